@@ -1,0 +1,55 @@
+# Outpost: the agent of a rapid-deployment CCTV unit and its control-room tool.
+# `make demo` shows a simulated unit working; `make test` runs every test.
+
+GO        ?= go
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+COMMIT    ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+# The commit's own date, so that two builds of one commit are identical.
+DATE      ?= $(shell git log -1 --format=%cI 2>/dev/null || echo unknown)
+PKG       := github.com/outpost-cctv/outpost/internal/version
+LDFLAGS   := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X $(PKG).Date=$(DATE)
+BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
+BINARIES  := outpost outpostctl
+
+.PHONY: all build demo test deps fmt-check vet cross bench clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(BUILD) -o bin/ ./cmd/...
+
+demo: build
+	bin/outpost demo $(DEMO_FLAGS)
+
+# The tests need mosquitto (a real broker) and ffprobe (to check exported
+# clips); scripts/test-deps.sh installs them as root or says what is missing.
+deps:
+	@scripts/test-deps.sh
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change these files (run gofmt -w):"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+test: deps fmt-check vet
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 8m ./...
+
+cross:
+	@mkdir -p bin/cross
+	@for t in arm64: arm:7 arm:6; do \
+		arch=$${t%%:*}; arm=$${t#*:}; \
+		name=linux-$$arch$${arm:+v$$arm}; \
+		for b in $(BINARIES); do \
+			GOOS=linux GOARCH=$$arch GOARM=$$arm $(BUILD) -o bin/cross/$$b-$$name ./cmd/$$b || exit 1; \
+		done; \
+		printf '%-28s %10s bytes\n' "outpost-$$name" "$$(stat -c %s bin/cross/outpost-$$name)"; \
+	done
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,413 @@
+// Package config is the agent's configuration: plain structs with YAML tags,
+// documented defaults (configs/outpost.example.yaml is the reference), strict
+// loading that rejects unknown or misspelt keys with their line, and
+// Validate, which checks every field before any I/O and names the field path
+// and what is allowed in each error.
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Config is the whole agent configuration.
+type Config struct {
+	Unit      Unit      `yaml:"unit"`
+	Log       Log       `yaml:"log"`
+	DataDir   string    `yaml:"data_dir"`
+	Camera    Camera    `yaml:"camera"`
+	Recording Recording `yaml:"recording"`
+	Retention Retention `yaml:"retention"`
+	Uplink    Uplink    `yaml:"uplink"`
+	Telemetry Telemetry `yaml:"telemetry"`
+	Power     Power     `yaml:"power"`
+	Modem     Modem     `yaml:"modem"`
+	// ShutdownTimeout bounds how long the agent takes to stop on SIGTERM.
+	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+}
+
+// Unit is the unit's identity, reported to the control room.
+type Unit struct {
+	// ID becomes part of MQTT topics and certificate names: [a-z0-9-], 1-64.
+	ID       string    `yaml:"id"`
+	Site     string    `yaml:"site"`
+	Location *Location `yaml:"location"`
+	// Purpose is why the camera is there (Surveillance Camera Code).
+	Purpose string `yaml:"purpose"`
+	// DPIARef references the data protection impact assessment.
+	DPIARef string `yaml:"dpia_ref"`
+}
+
+// Location is where the unit is mounted.
+type Location struct {
+	Lat         float64 `yaml:"lat"`
+	Lon         float64 `yaml:"lon"`
+	Description string  `yaml:"description"`
+}
+
+// Log configures the agent's own log.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// Camera selects and configures the camera.
+type Camera struct {
+	// Source is "sim" for the simulated camera; later /dev/videoN,
+	// http(s)://… and file:PATH.
+	Source string    `yaml:"source"`
+	Width  int       `yaml:"width"`
+	Height int       `yaml:"height"`
+	FPS    int       `yaml:"fps"`
+	Sim    CameraSim `yaml:"sim"`
+}
+
+// CameraSim tunes the simulated camera.
+type CameraSim struct {
+	MotionEvery    Duration `yaml:"motion_every"`
+	MotionDuration Duration `yaml:"motion_duration"`
+	Quality        int      `yaml:"quality"`
+}
+
+// Recording modes.
+const (
+	ModeContinuous = "continuous"
+	ModeEvents     = "events"
+	ModeTimelapse  = "timelapse"
+)
+
+// Recording says what is recorded and how the footage store writes it.
+type Recording struct {
+	Mode              string   `yaml:"mode"`
+	PreRoll           Duration `yaml:"pre_roll"`
+	PostRoll          Duration `yaml:"post_roll"`
+	TimelapseInterval Duration `yaml:"timelapse_interval"`
+	SegmentDuration   Duration `yaml:"segment_duration"`
+	SegmentMaxSize    Size     `yaml:"segment_max_size"`
+	SyncInterval      Duration `yaml:"sync_interval"`
+	MaxFrameSize      Size     `yaml:"max_frame_size"`
+}
+
+// Retention bounds how long and how much footage is kept.
+type Retention struct {
+	MaxAge  Duration      `yaml:"max_age"`
+	Quota   SizeOrPercent `yaml:"quota"`
+	MinFree SizeOrPercent `yaml:"min_free"`
+	// HoldCap bounds the footage kept under evidence holds.
+	HoldCap SizeOrPercent `yaml:"hold_cap"`
+}
+
+// Uplink is the MQTT connection to the control room.
+type Uplink struct {
+	// Broker is tcp://host:port, ssl://host:port or mqtts://host:port.
+	Broker      string   `yaml:"broker"`
+	TopicPrefix string   `yaml:"topic_prefix"`
+	KeepAlive   Duration `yaml:"keepalive"`
+	Username    string   `yaml:"username"`
+	Password    Secret   `yaml:"password"`
+	TLS         TLS      `yaml:"tls"`
+	// MonthlyBudget is the cellular data allowance per calendar month.
+	MonthlyBudget Size `yaml:"monthly_budget"`
+	// OutboxSize bounds the disk-backed queue kept while offline.
+	OutboxSize Size `yaml:"outbox_size"`
+}
+
+// TLS holds the files for mutual TLS with the broker.
+type TLS struct {
+	CA   string `yaml:"ca"`
+	Cert string `yaml:"cert"`
+	Key  string `yaml:"key"`
+}
+
+// Telemetry sets how often each stream is published.
+type Telemetry struct {
+	Power   Stream `yaml:"power"`
+	Signal  Stream `yaml:"signal"`
+	System  Stream `yaml:"system"`
+	Storage Stream `yaml:"storage"`
+}
+
+// Stream is one telemetry stream: a sample every Interval, published when a
+// value moved by more than its deadband, and at least every MaxInterval.
+type Stream struct {
+	Interval    Duration `yaml:"interval"`
+	MaxInterval Duration `yaml:"max_interval"`
+}
+
+// Power selects the power sensor.
+type Power struct {
+	Source string   `yaml:"source"` // "sim"
+	Sim    PowerSim `yaml:"sim"`
+}
+
+// PowerSim tunes the simulated battery and solar panel.
+type PowerSim struct {
+	CapacityWh float64 `yaml:"capacity_wh"`
+	PanelPeakW float64 `yaml:"panel_peak_w"`
+	LoadW      float64 `yaml:"load_w"`
+	InitialSOC float64 `yaml:"initial_soc"`
+	TimeScale  float64 `yaml:"time_scale"`
+}
+
+// Modem selects the cellular modem.
+type Modem struct {
+	Source string   `yaml:"source"` // "sim"
+	Sim    ModemSim `yaml:"sim"`
+}
+
+// ModemSim tunes the simulated modem.
+type ModemSim struct {
+	RSRPdBm         float64  `yaml:"rsrp_dbm"`
+	DropoutEvery    Duration `yaml:"dropout_every"`
+	DropoutDuration Duration `yaml:"dropout_duration"`
+}
+
+// Default returns the configuration used when a key is not given. It is
+// the same as configs/outpost.example.yaml (a test keeps them in step).
+func Default() Config {
+	return Config{
+		Unit:    Unit{ID: "outpost-unit", Site: "unnamed site"},
+		Log:     Log{Level: "info", Format: "text"},
+		DataDir: "/var/lib/outpost",
+		Camera: Camera{
+			Source: "sim", Width: 1280, Height: 720, FPS: 25,
+			Sim: CameraSim{MotionEvery: Duration(30 * time.Second), MotionDuration: Duration(4 * time.Second), Quality: 75},
+		},
+		Recording: Recording{
+			Mode:              ModeContinuous,
+			PreRoll:           Duration(5 * time.Second),
+			PostRoll:          Duration(10 * time.Second),
+			TimelapseInterval: Duration(10 * time.Second),
+			SegmentDuration:   Duration(time.Minute),
+			SegmentMaxSize:    256 << 20,
+			SyncInterval:      Duration(time.Second),
+			MaxFrameSize:      4 << 20,
+		},
+		Retention: Retention{
+			MaxAge:  Duration(28 * 24 * time.Hour),
+			Quota:   SizeOrPercent{Percent: 90},
+			MinFree: SizeOrPercent{Bytes: 1 << 30},
+			HoldCap: SizeOrPercent{Percent: 20},
+		},
+		Uplink: Uplink{
+			Broker:        "tcp://127.0.0.1:1883",
+			TopicPrefix:   "outpost",
+			KeepAlive:     Duration(60 * time.Second),
+			MonthlyBudget: 3 << 30,
+			OutboxSize:    16 << 20,
+		},
+		Telemetry: Telemetry{
+			Power:   Stream{Interval: Duration(time.Minute), MaxInterval: Duration(15 * time.Minute)},
+			Signal:  Stream{Interval: Duration(time.Minute), MaxInterval: Duration(15 * time.Minute)},
+			System:  Stream{Interval: Duration(5 * time.Minute), MaxInterval: Duration(time.Hour)},
+			Storage: Stream{Interval: Duration(5 * time.Minute), MaxInterval: Duration(time.Hour)},
+		},
+		Power:           Power{Source: "sim", Sim: PowerSim{CapacityWh: 1200, PanelPeakW: 100, LoadW: 8, InitialSOC: 80, TimeScale: 1}},
+		Modem:           Modem{Source: "sim", Sim: ModemSim{RSRPdBm: -95, DropoutEvery: Duration(2 * time.Hour), DropoutDuration: Duration(30 * time.Second)}},
+		ShutdownTimeout: Duration(5 * time.Second),
+	}
+}
+
+var unitIDRe = regexp.MustCompile(`^[a-z0-9-]{1,64}$`)
+
+// ValidUnitID reports whether id can be used as a unit id.
+func ValidUnitID(id string) bool { return unitIDRe.MatchString(id) }
+
+// Validate checks every field and returns all problems found, each naming
+// the field path and what is allowed. It does no I/O.
+func (c *Config) Validate() error {
+	var v validator
+	if !ValidUnitID(c.Unit.ID) {
+		v.add("unit.id", "%q must be 1-64 characters of a-z, 0-9 and '-' (it becomes part of MQTT topics)", c.Unit.ID)
+	}
+	if l := c.Unit.Location; l != nil {
+		if l.Lat < -90 || l.Lat > 90 {
+			v.add("unit.location.lat", "%g is outside -90..90", l.Lat)
+		}
+		if l.Lon < -180 || l.Lon > 180 {
+			v.add("unit.location.lon", "%g is outside -180..180", l.Lon)
+		}
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		v.add("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		v.add("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if c.DataDir == "" {
+		v.add("data_dir", "must name the directory footage and state are kept in")
+	}
+	cam := c.Camera
+	if cam.Source != "sim" {
+		v.add("camera.source", "%q is not supported: use sim", cam.Source)
+	}
+	if cam.Width < 16 || cam.Width > 4096 || cam.Width%2 != 0 {
+		v.add("camera.width", "%d must be even and 16-4096", cam.Width)
+	}
+	if cam.Height < 16 || cam.Height > 2160 || cam.Height%2 != 0 {
+		v.add("camera.height", "%d must be even and 16-2160", cam.Height)
+	}
+	if cam.FPS < 1 || cam.FPS > 30 {
+		v.add("camera.fps", "%d is outside 1-30", cam.FPS)
+	}
+	if cam.Sim.MotionEvery < 0 {
+		v.add("camera.sim.motion_every", "%s must not be negative (0 turns scripted motion off)", cam.Sim.MotionEvery)
+	}
+	if cam.Sim.MotionEvery > 0 && (cam.Sim.MotionDuration <= 0 || cam.Sim.MotionDuration >= cam.Sim.MotionEvery) {
+		v.add("camera.sim.motion_duration", "%s must be above 0 and below camera.sim.motion_every (%s)", cam.Sim.MotionDuration, cam.Sim.MotionEvery)
+	}
+	if cam.Sim.Quality < 1 || cam.Sim.Quality > 100 {
+		v.add("camera.sim.quality", "%d is outside 1-100", cam.Sim.Quality)
+	}
+	r := c.Recording
+	switch r.Mode {
+	case ModeContinuous, ModeEvents, ModeTimelapse:
+	default:
+		v.add("recording.mode", "%q is not one of continuous, events, timelapse", r.Mode)
+	}
+	v.between("recording.pre_roll", r.PreRoll, 0, Duration(60*time.Second))
+	v.between("recording.post_roll", r.PostRoll, 0, Duration(10*time.Minute))
+	v.between("recording.timelapse_interval", r.TimelapseInterval, Duration(time.Second), Duration(24*time.Hour))
+	v.between("recording.segment_duration", r.SegmentDuration, Duration(5*time.Second), Duration(time.Hour))
+	v.between("recording.sync_interval", r.SyncInterval, Duration(10*time.Millisecond), Duration(time.Minute))
+	if r.SegmentMaxSize < 1<<20 || r.SegmentMaxSize > 4<<30 {
+		v.add("recording.segment_max_size", "%s is outside 1MiB-4GiB", r.SegmentMaxSize)
+	}
+	if r.MaxFrameSize < 64<<10 || r.MaxFrameSize > 64<<20 {
+		v.add("recording.max_frame_size", "%s is outside 64KiB-64MiB", r.MaxFrameSize)
+	} else if r.MaxFrameSize > r.SegmentMaxSize {
+		v.add("recording.max_frame_size", "%s is above recording.segment_max_size (%s)", r.MaxFrameSize, r.SegmentMaxSize)
+	}
+	ret := c.Retention
+	v.between("retention.max_age", ret.MaxAge, Duration(time.Hour), Duration(366*24*time.Hour))
+	if ret.Quota == (SizeOrPercent{}) {
+		v.add("retention.quota", "must be set, as a size (64GiB) or a share of the disk (90%%)")
+	}
+	if ret.HoldCap == (SizeOrPercent{}) {
+		v.add("retention.hold_cap", "must be set, as a size (8GiB) or a share of the disk (20%%)")
+	}
+	u := c.Uplink
+	if !validBrokerURL(u.Broker) {
+		v.add("uplink.broker", "%q must be tcp://HOST:PORT, ssl://HOST:PORT or mqtts://HOST:PORT", u.Broker)
+	}
+	if !topicLevelRe.MatchString(u.TopicPrefix) {
+		v.add("uplink.topic_prefix", "%q must be one topic level of letters, digits, '-' and '_'", u.TopicPrefix)
+	}
+	v.between("uplink.keepalive", u.KeepAlive, Duration(10*time.Second), Duration(20*time.Minute))
+	if (u.TLS.Cert == "") != (u.TLS.Key == "") {
+		v.add("uplink.tls", "cert and key must be given together")
+	}
+	if u.Password != "" && u.Username == "" {
+		v.add("uplink.username", "must be set when uplink.password is")
+	}
+	if u.OutboxSize < 64<<10 {
+		v.add("uplink.outbox_size", "%s is below the minimum 64KiB", u.OutboxSize)
+	}
+	for _, st := range []struct {
+		name string
+		s    Stream
+	}{{"power", c.Telemetry.Power}, {"signal", c.Telemetry.Signal}, {"system", c.Telemetry.System}, {"storage", c.Telemetry.Storage}} {
+		p, s := "telemetry."+st.name, st.s
+		v.between(p+".interval", s.Interval, Duration(time.Second), Duration(24*time.Hour))
+		if s.MaxInterval < s.Interval {
+			v.add(p+".max_interval", "%s is below %s.interval (%s)", s.MaxInterval, p, s.Interval)
+		}
+	}
+	if c.Power.Source != "sim" {
+		v.add("power.source", "%q is not supported: use sim", c.Power.Source)
+	}
+	ps := c.Power.Sim
+	if ps.CapacityWh <= 0 {
+		v.add("power.sim.capacity_wh", "%g must be above 0", ps.CapacityWh)
+	}
+	if ps.PanelPeakW < 0 {
+		v.add("power.sim.panel_peak_w", "%g must not be negative", ps.PanelPeakW)
+	}
+	if ps.LoadW < 0 {
+		v.add("power.sim.load_w", "%g must not be negative", ps.LoadW)
+	}
+	if ps.InitialSOC < 0 || ps.InitialSOC > 100 {
+		v.add("power.sim.initial_soc", "%g is outside 0-100", ps.InitialSOC)
+	}
+	if ps.TimeScale < 1 || ps.TimeScale > 10000 {
+		v.add("power.sim.time_scale", "%g is outside 1-10000", ps.TimeScale)
+	}
+	if c.Modem.Source != "sim" {
+		v.add("modem.source", "%q is not supported: use sim", c.Modem.Source)
+	}
+	if ms := c.Modem.Sim; ms.RSRPdBm < -140 || ms.RSRPdBm > -44 {
+		v.add("modem.sim.rsrp_dbm", "%g is outside -140..-44", ms.RSRPdBm)
+	}
+	if ms := c.Modem.Sim; ms.DropoutEvery > 0 && (ms.DropoutDuration <= 0 || ms.DropoutDuration >= ms.DropoutEvery) {
+		v.add("modem.sim.dropout_duration", "%s must be above 0 and below modem.sim.dropout_every (%s)", ms.DropoutDuration, ms.DropoutEvery)
+	}
+	v.between("shutdown_timeout", c.ShutdownTimeout, Duration(time.Second), Duration(time.Minute))
+	return v.err()
+}
+
+var topicLevelRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+var brokerURLRe = regexp.MustCompile(`^(tcp|ssl|mqtts|mqtt)://[^/:]+:[0-9]{1,5}$`)
+
+func validBrokerURL(s string) bool { return brokerURLRe.MatchString(s) }
+
+// FieldError is one problem with one field. Line is 0 when the field was
+// not in the file (a default, or a flag).
+type FieldError struct {
+	File  string
+	Line  int
+	Field string
+	Msg   string
+}
+
+func (e FieldError) Error() string {
+	var s string
+	switch {
+	case e.File != "" && e.Line > 0:
+		s = fmt.Sprintf("%s:%d: ", e.File, e.Line)
+	case e.File != "":
+		s = e.File + ": "
+	}
+	if e.Field != "" {
+		s += e.Field + ": "
+	}
+	return s + e.Msg
+}
+
+// Errors is every problem found in a config.
+type Errors []FieldError
+
+func (es Errors) Error() string {
+	s := "config:"
+	if len(es) == 1 {
+		return s + " " + es[0].Error()
+	}
+	for _, e := range es {
+		s += "\n  " + e.Error()
+	}
+	return s
+}
+
+type validator struct{ errs Errors }
+
+func (v *validator) add(field, format string, args ...any) {
+	v.errs = append(v.errs, FieldError{Field: field, Msg: fmt.Sprintf(format, args...)})
+}
+
+func (v *validator) between(field string, d, min, max Duration) {
+	if d < min || d > max {
+		v.add(field, "%s is outside %s-%s", d, min, max)
+	}
+}
+
+func (v *validator) err() error {
+	if len(v.errs) == 0 {
+		return nil
+	}
+	return v.errs
+}
