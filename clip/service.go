@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -66,6 +67,11 @@ type ServiceOptions struct {
 	// is shared with telemetry and events.
 	MaxActive int
 	Send      SendOptions
+	// HTTP uploads to upload URLs; AllowHTTP accepts plain http:// URLs
+	// (for tests on loopback; units in the field use https only).
+	HTTP      *http.Client
+	AllowHTTP bool
+	Upload    UploadOptions
 }
 
 // Service is the unit's side of file transfers, run as a supervised
@@ -85,6 +91,7 @@ type Service struct {
 
 type job struct {
 	m      Manifest
+	upload string
 	path   string
 	have   Bitmap
 	acks   chan Ack
@@ -150,7 +157,11 @@ func (s *Service) Run(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				defer cancel()
-				s.send(jctx, j)
+				if j.upload != "" {
+					s.uploadJob(jctx, j)
+				} else {
+					s.send(jctx, j)
+				}
 			}()
 		}
 	}
@@ -215,6 +226,67 @@ func (s *Service) send(ctx context.Context, j *job) {
 	default:
 		log.Info("transfer stopped")
 	}
+}
+
+// UploadStatus is published on xfer/<id>/status while the unit uploads a
+// file to an upload URL.
+type UploadStatus struct {
+	ID     string `json:"id"`
+	State  string `json:"state"` // "uploading", "done" or "failed"
+	Stored int64  `json:"stored"`
+	Size   int64  `json:"size"`
+	Error  string `json:"error,omitempty"`
+}
+
+// StatusTopic is where upload progress is published.
+func StatusTopic(unitBase, id string) string { return unitBase + "xfer/" + id + "/status" }
+
+func (s *Service) uploadJob(ctx context.Context, j *job) {
+	defer func() {
+		s.mu.Lock()
+		if s.active[j.m.ID] == j {
+			delete(s.active, j.m.ID)
+		}
+		s.mu.Unlock()
+		close(j.done)
+	}()
+	topic := StatusTopic(s.o.Base, j.m.ID)
+	publish := func(st UploadStatus) {
+		b, _ := json.Marshal(st)
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		if err := s.pub.Publish(pctx, topic, 1, false, b); err != nil {
+			s.log.Debug("upload status not published", "transfer", j.m.ID, "err", err)
+		}
+	}
+	f, err := os.Open(j.path)
+	if err != nil {
+		publish(UploadStatus{ID: j.m.ID, State: "failed", Size: j.m.Size, Error: err.Error()})
+		return
+	}
+	defer f.Close()
+	client := s.o.HTTP
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Minute}
+	}
+	o := s.o.Upload
+	o.Clock = s.o.Clock
+	var last time.Time
+	o.Progress = func(stored int64) {
+		if now := s.o.Clock.Now(); now.Sub(last) >= time.Second {
+			last = now
+			publish(UploadStatus{ID: j.m.ID, State: "uploading", Stored: stored, Size: j.m.Size})
+		}
+	}
+	if err := Upload(ctx, s.log, client, j.upload, f, j.m, o); err != nil {
+		s.log.Warn("upload failed", "transfer", j.m.ID, "err", err)
+		publish(UploadStatus{ID: j.m.ID, State: "failed", Size: j.m.Size, Error: err.Error()})
+		return
+	}
+	s.log.Info("uploaded to the evidence store", "transfer", j.m.ID, "bytes", j.m.Size)
+	publish(UploadStatus{ID: j.m.ID, State: "done", Stored: j.m.Size, Size: j.m.Size})
+	f.Close()
+	s.finish(j.m.ID, true)
 }
 
 // finish removes a confirmed transfer's file and, when confirmed, releases
@@ -301,7 +373,9 @@ func (s *Service) Start(ctx context.Context, a StartArgs) (Manifest, error) {
 		return Manifest{}, &Error{Code: "bad_request", Message: err.Error()}
 	}
 	if a.UploadURL != "" {
-		return Manifest{}, &Error{Code: "bad_request", Message: "upload_url is not supported by this unit yet: pull over MQTT"}
+		if err := CheckUploadURL(a.UploadURL, s.o.AllowHTTP); err != nil {
+			return Manifest{}, &Error{Code: "bad_request", Message: err.Error()}
+		}
 	}
 	s.mu.Lock()
 	if old := s.active[a.ID]; old != nil {
@@ -332,7 +406,7 @@ func (s *Service) Start(ctx context.Context, a StartArgs) (Manifest, error) {
 			have = h
 		}
 	}
-	j := &job{m: m, path: s.filePath(m.ID), have: have, acks: make(chan Ack, 64), done: make(chan struct{})}
+	j := &job{m: m, upload: a.UploadURL, path: s.filePath(m.ID), have: have, acks: make(chan Ack, 64), done: make(chan struct{})}
 	s.mu.Lock()
 	s.active[m.ID] = j
 	s.mu.Unlock()

@@ -59,6 +59,9 @@ func (c *Client) Pull(ctx context.Context, r PullRequest) (PullResult, error) {
 
 	tp := c.topics(r.Unit)
 	base := tp.Prefix + "/" + tp.Unit + "/"
+	if a.UploadURL != "" {
+		return c.pullToURL(ctx, r, a, base)
+	}
 	sub, unsub, err := c.subscribe(ctx, clip.ChunkTopic(base, a.ID), 512)
 	if err != nil {
 		return res, err
@@ -124,4 +127,53 @@ func (c *Client) Pull(ctx context.Context, r PullRequest) (PullResult, error) {
 		cancel()
 	}
 	return res, err
+}
+
+// pullToURL asks the unit to upload the file to an upload URL and follows
+// its progress until the store has it all.
+func (c *Client) pullToURL(ctx context.Context, r PullRequest, a clip.StartArgs, base string) (PullResult, error) {
+	var res PullResult
+	sub, unsub, err := c.subscribe(ctx, clip.StatusTopic(base, a.ID), 64)
+	if err != nil {
+		return res, err
+	}
+	defer unsub()
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	err = c.Call(cctx, r.Unit, "transfer.start", a, &res.Manifest)
+	cancel()
+	if err != nil {
+		return res, err
+	}
+	if r.Started != nil {
+		r.Started(res.Manifest, 0)
+	}
+	timeout := r.Timeout
+	if timeout == 0 {
+		timeout = time.Minute
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-t.C:
+			return res, fmt.Errorf("control: unit %s reported no upload progress for %s", r.Unit, timeout)
+		case m := <-sub.ch:
+			var st clip.UploadStatus
+			if json.Unmarshal(m.payload, &st) != nil {
+				continue
+			}
+			if r.Progress != nil {
+				r.Progress(st.Stored, st.Size)
+			}
+			switch st.State {
+			case "done":
+				return res, nil
+			case "failed":
+				return res, fmt.Errorf("control: unit %s could not upload: %s", r.Unit, st.Error)
+			}
+			t.Reset(timeout)
+		}
+	}
 }

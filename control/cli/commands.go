@@ -203,12 +203,16 @@ func clipCmd(ctx context.Context, g *globals, args []string) int {
 	chunk := fs.Int("chunk-size", clip.DefaultChunkSize, "bytes per chunk")
 	window := fs.Int("window", clip.DefaultWindow, "chunks in flight")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	uploadURL := fs.String("upload-url", "", "have the unit PUT the clip to this HTTPS URL (e.g. presigned object storage) instead of sending it through the broker")
 	pos, ok := parse(fs, args[1:])
+	if ok && *out == "" && *uploadURL != "" {
+		*out = "-"
+	}
 	if !ok || len(pos) != 1 || *out == "" || (*last == 0) == (*from == "" && *to == "") {
-		fmt.Fprintln(g.env.Stderr, "usage: outpostctl clip pull UNIT (--from T --to T | --last 2m) -o FILE.mp4")
+		fmt.Fprintln(g.env.Stderr, "usage: outpostctl clip pull UNIT (--from T --to T | --last 2m) (-o FILE.mp4 | --upload-url URL)")
 		return ExitUsage
 	}
-	a := clip.StartArgs{Kind: clip.KindClip, ChunkSize: *chunk, Window: *window}
+	a := clip.StartArgs{Kind: clip.KindClip, ChunkSize: *chunk, Window: *window, UploadURL: *uploadURL}
 	if *last > 0 {
 		// Whole seconds, so that running the same command again a moment
 		// later is a different range only when it should be.
@@ -278,6 +282,10 @@ func (g *globals) pull(ctx context.Context, unit string, a clip.StartArgs, out s
 	if g.json {
 		return g.printJSON(map[string]any{"file": out, "manifest": res.Manifest, "resumed_chunks": res.Resumed,
 			"chunks_received": res.Stats.Chunks, "duplicates": res.Stats.Duplicates, "corrupt": res.Stats.Corrupt, "seconds": el.Seconds()})
+	}
+	if a.UploadURL != "" {
+		fmt.Fprintf(g.env.Stdout, "uploaded by the unit: %s, SHA-256 %s (sent as X-Outpost-SHA256), %s\n", human(res.Manifest.Size), res.Manifest.SHA256, el.Round(time.Millisecond))
+		return ExitOK
 	}
 	fmt.Fprintf(g.env.Stdout, "%s: %s, SHA-256 %s verified against the unit's manifest (%s, %s/s)\n",
 		out, human(res.Manifest.Size), res.Manifest.SHA256, el.Round(time.Millisecond), human(int64(math.Max(rate, 0))))
