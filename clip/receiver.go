@@ -61,10 +61,11 @@ func Receive(ctx context.Context, log *slog.Logger, p *Part, chunks <-chan []byt
 				a.Sack = append(a.Sack, i)
 			}
 		}
-		// A gap below the highest chunk seen is a loss (chunks of one
-		// transfer travel in order); ask for it again, at most once a
+		// A gap two or more below the highest chunk seen is a loss (chunks
+		// of one transfer travel in order; the margin forgives a client
+		// that reorders neighbours); ask for it again, at most once a
 		// second per chunk.
-		for i := a.Next; i < highest && len(a.Nack) < 64; i++ {
+		for i := a.Next; i < highest-1 && len(a.Nack) < 64; i++ {
 			if !p.have.Has(i) && now.Sub(nacked[i]) > time.Second {
 				a.Nack = append(a.Nack, i)
 				nacked[i] = now

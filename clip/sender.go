@@ -219,6 +219,9 @@ func Send(ctx context.Context, log *slog.Logger, pub Publisher, topic string, m 
 			for _, i := range a.Sack {
 				ack(i, now)
 			}
+			if len(a.Nack) > 0 {
+				log.Debug("chunks asked for again", "transfer", m.ID, "nack", a.Nack, "next", a.Next)
+			}
 			for _, i := range a.Nack {
 				if i >= 0 && i < m.Chunks && !acked.Has(i) && !queued[i] {
 					delete(flight, i)

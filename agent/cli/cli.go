@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"demo":    {"run a simulated unit with an embedded MQTT broker", demoCmd},
 		"config":  {"check a config file: outpost config check FILE", configCmd},
 		"version": {"print the version", versionCmd},
+		"footage": {"inspect, export and verify recorded footage (works with no link)", footageCmd},
 	}
 }
 

@@ -1,0 +1,207 @@
+// Package footage is the unit's footage store: crash-safe recording of
+// encoded frames into append-only segment files, recovery after a power
+// cut, look-up by time and by sequence across clock steps, retention with
+// evidence holds, export to MP4, snapshots, and the Recorder component that
+// feeds it from the camera.
+//
+// A unit browns out, its SD card fills, and the control room asks for last
+// Tuesday's 03:12 clip weeks later; the council must delete footage after
+// its retention period. The store is built so that footage that was
+// recorded and synced is never lost or served damaged, and footage past its
+// retention is gone.
+//
+// # Directory
+//
+// One directory (Dir(data_dir) = <data_dir>/footage) holds:
+//
+//	LOCK                          flock(2)ed by the one writer
+//	0000000000000001.seg          segments, named by their first sequence
+//	000000000000a3f1.seg            (16 lower-case hex digits)
+//	000000000000a3f1.seg.torn.N   side file: bytes cut from that segment at
+//	                                offset N by recovery, kept for inspection
+//	index.log                     journal of sealed-segment summaries,
+//	                                deletions and clock corrections
+//	holds.json                    evidence holds
+//	*.tmp                         a creation that did not finish (removed on
+//	                                open)
+//
+// Files are created as etcd's WAL creates them: written to NAME.tmp,
+// fsync'ed, renamed to NAME, and the directory fsync'ed, so a file exists
+// under its name only whole.
+//
+// # Segments
+//
+// All integers are little endian. A segment starts with a 40-byte header:
+//
+//	0   [8]  magic "OPFTSEG1"
+//	8   u32  schema version (1)
+//	12  u32  run: incremented each time the store is opened for writing
+//	16  u64  first sequence (the file's name)
+//	24  i64  creation time, ns since the Unix epoch (informative)
+//	32  u32  reserved, 0
+//	36  u32  CRC-32C (Castagnoli) of bytes 0-35
+//
+// then records, each starting at an offset that is a multiple of 8, so
+// that the length field is never torn across a sector:
+//
+//	0   u32  payload length
+//	4   u32  CRC-32C of bytes 8-39 of this header and of the payload
+//	8   u64  sequence
+//	16  i64  time, ns since the Unix epoch, as stamped (see Time)
+//	24  [4]  codec, a four-character code: "MJPG" (H.264 will be "H264");
+//	         zero for records that are not frames
+//	28  u16  width, 0 if unknown
+//	30  u16  height, 0 if unknown
+//	32  u8   kind: 'F' frame, 'E' event, 'C' clock correction, 'I' index
+//	33  u8   flags (frames): 1 event, 2 pre-roll, 4 timelapse
+//	34  [6]  reserved, 0
+//	40  payload, then zero padding to a multiple of 8
+//
+// A frame's payload is the encoded picture, stored as the camera gave it.
+// An event's is its kind ("motion", "pir", "manual"). A clock correction's
+// is 40 bytes: u32 run, u32 0, u64 sequence, i64 step (ns), i64 time the
+// step was noticed (new clock), u64 0.
+//
+// Sequences increase by at least one from record to record and across
+// segments and runs; they never go back, and gaps are allowed (frames cut
+// after a failed sync, a correction noted with no segment open). They
+// order the footage whatever the clock did.
+//
+// # Sealing
+//
+// A segment is sealed when it rotates — it reached segment_duration of
+// frame time, or segment_max_size, or the codec or picture size changed,
+// or the clock stepped — when the store closes, and by retention when it
+// has been idle for a segment duration. Sealing appends, at the end of the
+// last record:
+//
+//	an index record (kind 'I', sequence 0): a summary of the segment
+//	  (first and last sequence, run, counts, codec, size, raw first, last,
+//	  lowest and highest frame times, end of the records, file size, frame
+//	  bytes, its clock corrections) followed by u32 n and n 32-byte
+//	  entries (u64 sequence, i64 time, u64 offset, u32 length, u8 kind,
+//	  u8 flags, 2 reserved) locating every record;
+//	a 24-byte trailer: magic "OPFTSEAL", u64 offset of the index record,
+//	  u32 CRC-32C of the trailer's first 16 bytes, u32 0;
+//
+// then fdatasyncs. A sealed segment is never written again; retention
+// deletes it whole.
+//
+// # Writing and syncing
+//
+// Records are written with positional writes in order and the file is
+// fdatasync'ed every sync_interval (default 1 s) by the recorder, so a
+// power cut loses at most the frames of the last interval plus the time
+// the sync takes. Sync reports the highest durable sequence. A failed
+// write is cut back to the end of the previous record; a failed sync cuts
+// the segment back to the last good sync (the unsynced frames may not be
+// on the card, and a later sync would not say so) and counts them lost.
+//
+// # Recovery
+//
+// Open lists the directory and reads index.log. A segment the index
+// describes is taken as it says, without reading it; any other segment is
+// read from its trailer and footer, and if it has none — it was being
+// written when the power went — its records are read one by one, each CRC
+// checked:
+//
+//   - a damaged record followed by intact ones (the next 8-aligned offset
+//     holding a plausible header, a higher sequence and a matching CRC) is
+//     skipped and reported; it is never served as footage;
+//   - damage running to the end of the file — a torn, zero-filled or
+//     garbage tail — is copied to SEGMENT.torn.OFFSET and cut off;
+//   - the segment is then sealed, or removed if it held no record.
+//
+// Only the segment being written at the crash is read record by record, so
+// opening 28 days of 60 s segments (40,320 files) reads index.log and the
+// directory and nothing else. index.log is a cache for summaries: entries
+// for segments that are gone are dropped, segments it misses are read from
+// their footers, and a damaged tail or header just makes Open do more
+// reading; it is rewritten whole when most of it is stale.
+//
+// index.log starts with a 16-byte header (magic "OPFTIDX1", u32 schema
+// version, u32 CRC-32C of the first 12 bytes) and holds records of u32
+// length, u32 CRC-32C of the kind byte and payload, u8 kind, 3 zero bytes
+// and the payload: 'S' a segment summary, 'D' a deletion (u64 first, u64
+// last sequence, u32 run), 'C' a clock correction, 'H' the highest
+// sequence and run ever used (so that they are not reused when every
+// segment has been evicted).
+//
+// # Time
+//
+// Frames are stamped with the wall clock. A unit often boots with its
+// clock at 1970 and steps it when NTP or the modem gives the time, and
+// clocks are sometimes stepped back. The recorder compares, between
+// consecutive frames, the wall-clock and monotonic-clock intervals; when
+// they differ by more than StepThreshold (2 s) the clock stepped, and the
+// store records a clock correction: {run, sequence, step}. It goes first
+// to index.log (synced: it outlives the segments it affects), then as a
+// 'C' record ending the current segment, which is sealed.
+//
+// A record's time as read (Frame.Time) is its stamped time plus the steps
+// of its run recorded after it: footage recorded at "1970-01-01 00:03"
+// before the clock was set reads at the real time it was recorded, and
+// footage recorded with a clock that was an hour fast reads an hour
+// earlier. Runs are separate: the monotonic clock does not survive a
+// reboot, so footage of a run that ended before its clock was set keeps
+// its 1970 times (and its sequence order). Look-up by time uses these
+// corrected times; look-up by sequence is unaffected. An export is laid
+// out in sequence order with decode times that always increase.
+//
+// Retention ages footage by corrected time. Footage still stamped before
+// 2020 is at least as old as the next footage (by sequence) stamped by a
+// set clock, and ages with it; while no such footage exists it is evicted
+// only for space.
+//
+// # Retention and holds
+//
+// Retention runs every MaintainEvery and at once when a write finds the
+// disk full. It deletes sealed segments past max_age, then the oldest
+// (by sequence) until the footage is within the quota and the disk keeps
+// min_free. It never deletes the segment being written, a segment being
+// read (exports, snapshots and verification pin the segments they read;
+// Store.Frames, Export and Nearest hold the pins until they return), or a
+// segment overlapping an evidence hold. When what is left cannot be
+// deleted it raises FaultRetentionBlocked. When a write fails for space
+// (the card filled by other means than footage, or min_free was set too
+// low) the store raises FaultDiskFull, and the recorder deletes the oldest
+// footage retention may delete, a segment's worth (Store.MakeRoom), drops
+// frames for a backoff, and resumes by itself once a write succeeds.
+//
+// holds.json is {"schema": 1, "holds": [{"id", "from", "to", "reason",
+// "by", "created"}]} with RFC 3339 times, rewritten whole (temporary file,
+// fsync, rename, fsync the directory) on each change. Held footage is
+// never evicted; when it exceeds hold_cap, FaultHoldCap is raised and
+// nothing held is deleted. An unreadable holds.json raises
+// FaultHoldsUnreadable and suspends eviction until it is repaired: any
+// footage might be evidence.
+//
+// # Recording modes and the pre-roll
+//
+// continuous records every frame. events records only around triggers:
+// from pre_roll before a trigger to post_roll after it, extended by later
+// triggers. timelapse records one frame every timelapse_interval, and
+// around triggers as events does.
+//
+// The pre-roll comes from a ring in RAM of the last pre_roll of frames,
+// bounded also by PreRollMaxBytes (64 MiB; the oldest frames go first).
+// RAM, not a scratch ring on the card: writing every frame to disk only to
+// overwrite it would cost the card the same write bandwidth and wear as
+// continuous recording, which is what events mode exists to avoid on a
+// solar-powered unit with a consumer SD card; the frames are already in
+// RAM (the ring holds references to the camera's immutable buffers, no
+// copies); and losing the pre-roll of an event that had not yet happened
+// when the power was cut costs nothing that could have been kept. The byte
+// bound keeps a 60 s pre-roll of large frames from exhausting a 512 MiB
+// board.
+//
+// # Export
+//
+// Export streams a time range as fragmented MP4, MJPEG in MP4 as ffmpeg
+// writes it (an mp4v sample entry with object type 0x6C), built with
+// github.com/Eyevinn/mp4ff: the movie header comes from the indexes alone,
+// then one fragment of about a second at a time is read, each frame's CRC
+// checked, and written. Sample times are the corrected capture times at
+// 90 kHz; each fragment carries a producer reference time (prft) with the
+// wall-clock capture time of its first frame.
+package footage

@@ -1,0 +1,5 @@
+//go:build !race
+
+package footage_test
+
+const raceEnabled = false
