@@ -8,8 +8,9 @@ import (
 	"time"
 
 	"github.com/outpost-cctv/outpost/agent/config"
+	"github.com/outpost-cctv/outpost/footage"
 	"github.com/outpost-cctv/outpost/hal/camera"
-	camsim "github.com/outpost-cctv/outpost/hal/camera/sim"
+	camopen "github.com/outpost-cctv/outpost/hal/camera/open"
 	"github.com/outpost-cctv/outpost/hal/modem"
 	modemsim "github.com/outpost-cctv/outpost/hal/modem/sim"
 	"github.com/outpost-cctv/outpost/hal/power"
@@ -27,6 +28,8 @@ type Unit struct {
 	clk    clock.Clock
 	sup    *Supervisor
 	Latest *Latest
+	// Recorder keeps the footage.
+	Recorder *footage.Recorder
 }
 
 // NewUnit builds the components described by cfg. It opens no device and
@@ -52,29 +55,70 @@ func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error
 		return nil, err
 	}
 
-	capture := NewCapture(log, func(ctx context.Context) (camera.Source, error) { return openCamera(cfg, clk) }, u.Latest)
+	// The recorder opens (and recovers) the footage store when it starts,
+	// not here. Capture does not wait for it: the live picture and
+	// telemetry keep working when storage is broken.
+	recorder, err := footage.NewRecorder(footage.Dir(cfg.DataDir), footage.OptionsFromConfig(cfg.Recording, cfg.Retention), log, clk)
+	if err != nil {
+		return nil, err
+	}
+	u.Recorder = recorder
+	capture := NewCapture(log, openCamera(cfg, clk, log), u.Latest, recorder)
+	// The uplink and telemetry. The configuration the unit runs is
+	// reported (secrets redacted) on config/reported and identified by its
+	// hash in the status.
+	report, cfgHash, err := cfg.Report()
+	if err != nil {
+		return nil, err
+	}
+	var telemetry *Telemetry
 	session := uplink.NewSession(log, uplink.Options{
 		Broker: cfg.Uplink.Broker, Topics: topics, Username: cfg.Uplink.Username, Password: string(cfg.Uplink.Password),
 		KeepAlive: cfg.Uplink.KeepAlive.D(), CAFile: cfg.Uplink.TLS.CA, CertFile: cfg.Uplink.TLS.Cert, KeyFile: cfg.Uplink.TLS.Key,
-		Clock: clk,
+		Clock: clk, Dir: cfg.DataDir + "/uplink", OutboxSize: int64(cfg.Uplink.OutboxSize),
+		DrainWindow: cfg.Uplink.OutboxDrainWindow, DrainRate: int64(cfg.Uplink.OutboxDrainRate), MonthlyBudget: int64(cfg.Uplink.MonthlyBudget),
 		Online: func() wire.Status {
 			return wire.Status{
 				Header: wire.NewHeader(clk.Now()), State: wire.Online, Version: version.Version, Boot: boot.UTC().Truncate(time.Millisecond),
 				Site: cfg.Unit.Site, Purpose: cfg.Unit.Purpose, DPIARef: cfg.Unit.DPIARef,
+				ConfigVersion: cfgHash, Operator: telemetry.Operator(),
 			}
 		},
+		ConfigReported: func() wire.ConfigReported {
+			return wire.ConfigReported{Header: wire.NewHeader(clk.Now()), Hash: cfgHash, Result: wire.ConfigApplied,
+				AppliedAt: boot.UTC().Truncate(time.Millisecond), Config: report}
+		},
 	})
-	telemetry := NewTelemetry(log, session, TelemetryOptions{
+	stream := func(s config.Stream) StreamTiming { return StreamTiming{s.Interval.D(), s.MaxInterval.D()} }
+	telemetry = NewTelemetry(log, session, TelemetryOptions{
 		Clock: clk, Topics: topics, Power: pw, Modem: md, Health: u.sup.Statuses,
-		PowerEvery: cfg.Telemetry.Power.Interval.D(), SignalEvery: cfg.Telemetry.Signal.Interval.D(),
+		Link: session.Link, Policy: session.DataPolicy, Boot: boot, Version: version.Version,
+		Storage: func() (StorageStats, bool) {
+			if recorder.Store() == nil {
+				return StorageStats{}, false
+			}
+			st := recorder.Stats()
+			return StorageStats{
+				DiskTotalBytes: st.DiskTotal, DiskFreeBytes: st.DiskFree, FootageBytes: st.BytesUsed,
+				HeldBytes: st.HeldBytes, OldestFootage: st.Oldest, ProjectedRetentionDays: st.ProjectedRetentionDays,
+			}, true
+		},
+		Streams: Streams{
+			Power: stream(cfg.Telemetry.Power), Signal: stream(cfg.Telemetry.Signal), System: stream(cfg.Telemetry.System),
+			Storage: stream(cfg.Telemetry.Storage), Link: stream(cfg.Telemetry.Link),
+		},
 	})
+	HandleUnitCommands(session, telemetry, boot)
+	transfers := newTransfers(log, cfg, session, recorder, u.Latest, clk)
 	for _, c := range []struct {
 		c    Component
 		deps []string
 	}{
+		{recorder, nil},
 		{session, nil},
 		{capture, nil},
 		{telemetry, []string{"uplink"}},
+		{transfers, []string{"uplink", "recorder"}},
 	} {
 		if err := u.sup.Add(c.c, c.deps...); err != nil {
 			return nil, err
@@ -93,16 +137,21 @@ func (u *Unit) Run(ctx context.Context) error {
 	return u.sup.Run(ctx, u.cfg.ShutdownTimeout.D())
 }
 
-func openCamera(cfg config.Config, clk clock.Clock) (camera.Source, error) {
-	switch cfg.Camera.Source {
-	case "sim":
-		return camsim.New(camsim.Config{
-			Width: cfg.Camera.Width, Height: cfg.Camera.Height, FPS: cfg.Camera.FPS,
-			MotionEvery: cfg.Camera.Sim.MotionEvery.D(), MotionDuration: cfg.Camera.Sim.MotionDuration.D(),
-			Quality: cfg.Camera.Sim.Quality,
-		}, clk)
+// openCamera returns the function capture calls to open the configured
+// camera at each (re)start. Every source it opens shares one health meter,
+// so reconnections and the gap of an outage are counted across reopenings.
+func openCamera(cfg config.Config, clk clock.Clock, log *slog.Logger) func(ctx context.Context) (camera.Source, error) {
+	cam := cfg.Camera
+	spec := camopen.Spec{
+		Source: cam.Source, Width: cam.Width, Height: cam.Height, FPS: cam.FPS,
+		Username: cam.Username, Password: string(cam.Password),
+		FrameTimeout: cam.FrameTimeout.D(), MaxFrameSize: int(cfg.Recording.MaxFrameSize),
+		Buffers: cam.Buffers, YUYVFPS: cam.YUYVFPS,
+		Sim: camopen.SimSpec{MotionEvery: cam.Sim.MotionEvery.D(), MotionDuration: cam.Sim.MotionDuration.D(), Quality: cam.Sim.Quality},
 	}
-	return nil, fmt.Errorf("camera: source %q is not supported", cfg.Camera.Source)
+	spec.Meter = camopen.NewMeter(spec, clk)
+	log = log.With("component", "camera")
+	return func(ctx context.Context) (camera.Source, error) { return camopen.Open(ctx, spec, clk, log) }
 }
 
 func newPower(cfg config.Config, clk clock.Clock) (power.Sensor, error) {

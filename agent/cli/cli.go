@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"demo":    {"run a simulated unit with an embedded MQTT broker", demoCmd},
 		"config":  {"check a config file: outpost config check FILE", configCmd},
 		"version": {"print the version", versionCmd},
+		"probe":   {"check a camera on site: outpost probe camera /dev/video0 [--snapshot FILE.jpg]", probeCmd},
 		"footage": {"inspect, export and verify recorded footage (works with no link)", footageCmd},
 	}
 }

@@ -31,8 +31,12 @@ func demoConfig() config.Config {
 	c.Unit.Purpose = "Demonstration of an Outpost unit"
 	c.DataDir = "./outpost-demo"
 	c.Power.Sim.TimeScale = 60
-	c.Telemetry.Power.Interval = config.Duration(5 * time.Second)
-	c.Telemetry.Signal.Interval = config.Duration(5 * time.Second)
+	// Telemetry is sampled every 5 s and published at least every 30 s
+	// (units in the field: every minute, at least every 15 minutes), so
+	// the demo shows values moving.
+	for _, st := range []*config.Stream{&c.Telemetry.Power, &c.Telemetry.Signal, &c.Telemetry.Storage, &c.Telemetry.System} {
+		st.Interval, st.MaxInterval = config.Duration(5*time.Second), config.Duration(30*time.Second)
+	}
 	return c
 }
 

@@ -8,7 +8,10 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/outpost-cctv/outpost/hal/camera/source"
 )
 
 // Config is the whole agent configuration.
@@ -54,13 +57,25 @@ type Log struct {
 
 // Camera selects and configures the camera.
 type Camera struct {
-	// Source is "sim" for the simulated camera; later /dev/videoN,
-	// http(s)://… and file:PATH.
-	Source string    `yaml:"source"`
-	Width  int       `yaml:"width"`
-	Height int       `yaml:"height"`
-	FPS    int       `yaml:"fps"`
-	Sim    CameraSim `yaml:"sim"`
+	// Source is the camera: sim (simulated), /dev/videoN or a stable
+	// /dev/v4l/by-id/... path (V4L2), http(s)://... (an IP camera's MJPEG
+	// stream) or file:PATH (a raw MJPEG file, replayed at FPS).
+	Source string `yaml:"source"`
+	Width  int    `yaml:"width"`
+	Height int    `yaml:"height"`
+	FPS    int    `yaml:"fps"`
+	// Username and Password, for an IP camera that asks for them.
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+	// FrameTimeout: no frame for this long is reported as a fault and the
+	// camera is reopened.
+	FrameTimeout Duration `yaml:"frame_timeout"`
+	// Buffers is how many driver buffers a V4L2 camera streams into.
+	Buffers int `yaml:"buffers"`
+	// YUYVFPS is the rate frames of a V4L2 camera without MJPEG are
+	// encoded at (the encoding costs CPU).
+	YUYVFPS int       `yaml:"yuyv_fps"`
+	Sim     CameraSim `yaml:"sim"`
 }
 
 // CameraSim tunes the simulated camera.
@@ -107,10 +122,17 @@ type Uplink struct {
 	Username    string   `yaml:"username"`
 	Password    Secret   `yaml:"password"`
 	TLS         TLS      `yaml:"tls"`
-	// MonthlyBudget is the cellular data allowance per calendar month.
+	// MonthlyBudget is the cellular data allowance per calendar month
+	// (UTC); 0 sets none. At 80 % the unit saves data, at 100 % it sends
+	// telemetry only at each stream's max interval.
 	MonthlyBudget Size `yaml:"monthly_budget"`
 	// OutboxSize bounds the disk-backed queue kept while offline.
 	OutboxSize Size `yaml:"outbox_size"`
+	// OutboxDrainWindow is how many queued messages may await the
+	// broker's acknowledgement at once when the link returns, and
+	// OutboxDrainRate the bytes per second the queue is sent at.
+	OutboxDrainWindow int  `yaml:"outbox_drain_window"`
+	OutboxDrainRate   Size `yaml:"outbox_drain_rate"`
 }
 
 // TLS holds the files for mutual TLS with the broker.
@@ -126,6 +148,7 @@ type Telemetry struct {
 	Signal  Stream `yaml:"signal"`
 	System  Stream `yaml:"system"`
 	Storage Stream `yaml:"storage"`
+	Link    Stream `yaml:"link"`
 }
 
 // Stream is one telemetry stream: a sample every Interval, published when a
@@ -172,6 +195,7 @@ func Default() Config {
 		DataDir: "/var/lib/outpost",
 		Camera: Camera{
 			Source: "sim", Width: 1280, Height: 720, FPS: 25,
+			FrameTimeout: Duration(5 * time.Second), Buffers: 4, YUYVFPS: 5,
 			Sim: CameraSim{MotionEvery: Duration(30 * time.Second), MotionDuration: Duration(4 * time.Second), Quality: 75},
 		},
 		Recording: Recording{
@@ -191,17 +215,20 @@ func Default() Config {
 			HoldCap: SizeOrPercent{Percent: 20},
 		},
 		Uplink: Uplink{
-			Broker:        "tcp://127.0.0.1:1883",
-			TopicPrefix:   "outpost",
-			KeepAlive:     Duration(60 * time.Second),
-			MonthlyBudget: 3 << 30,
-			OutboxSize:    16 << 20,
+			Broker:            "tcp://127.0.0.1:1883",
+			TopicPrefix:       "outpost",
+			KeepAlive:         Duration(60 * time.Second),
+			MonthlyBudget:     3 << 30,
+			OutboxSize:        16 << 20,
+			OutboxDrainWindow: 4,
+			OutboxDrainRate:   16 << 10,
 		},
 		Telemetry: Telemetry{
 			Power:   Stream{Interval: Duration(time.Minute), MaxInterval: Duration(15 * time.Minute)},
 			Signal:  Stream{Interval: Duration(time.Minute), MaxInterval: Duration(15 * time.Minute)},
 			System:  Stream{Interval: Duration(5 * time.Minute), MaxInterval: Duration(time.Hour)},
 			Storage: Stream{Interval: Duration(5 * time.Minute), MaxInterval: Duration(time.Hour)},
+			Link:    Stream{Interval: Duration(5 * time.Minute), MaxInterval: Duration(time.Hour)},
 		},
 		Power:           Power{Source: "sim", Sim: PowerSim{CapacityWh: 1200, PanelPeakW: 100, LoadW: 8, InitialSOC: 80, TimeScale: 1}},
 		Modem:           Modem{Source: "sim", Sim: ModemSim{RSRPdBm: -95, DropoutEvery: Duration(2 * time.Hour), DropoutDuration: Duration(30 * time.Second)}},
@@ -243,8 +270,8 @@ func (c *Config) Validate() error {
 		v.add("data_dir", "must name the directory footage and state are kept in")
 	}
 	cam := c.Camera
-	if cam.Source != "sim" {
-		v.add("camera.source", "%q is not supported: use sim", cam.Source)
+	if err := source.ValidateSource(cam.Source); err != nil {
+		v.add("camera.source", "%v", err)
 	}
 	if cam.Width < 16 || cam.Width > 4096 || cam.Width%2 != 0 {
 		v.add("camera.width", "%d must be even and 16-4096", cam.Width)
@@ -254,6 +281,16 @@ func (c *Config) Validate() error {
 	}
 	if cam.FPS < 1 || cam.FPS > 30 {
 		v.add("camera.fps", "%d is outside 1-30", cam.FPS)
+	}
+	if cam.Password != "" && cam.Username == "" {
+		v.add("camera.username", "must be set when camera.password is")
+	}
+	v.between("camera.frame_timeout", cam.FrameTimeout, Duration(time.Second), Duration(5*time.Minute))
+	if cam.Buffers < 2 || cam.Buffers > 32 {
+		v.add("camera.buffers", "%d is outside 2-32", cam.Buffers)
+	}
+	if cam.YUYVFPS < 1 || cam.YUYVFPS > max(cam.FPS, 1) {
+		v.add("camera.yuyv_fps", "%d is outside 1-%d (camera.fps)", cam.YUYVFPS, max(cam.FPS, 1))
 	}
 	if cam.Sim.MotionEvery < 0 {
 		v.add("camera.sim.motion_every", "%s must not be negative (0 turns scripted motion off)", cam.Sim.MotionEvery)
@@ -302,16 +339,28 @@ func (c *Config) Validate() error {
 	if (u.TLS.Cert == "") != (u.TLS.Key == "") {
 		v.add("uplink.tls", "cert and key must be given together")
 	}
+	if (u.TLS.CA != "" || u.TLS.Cert != "") && validBrokerURL(u.Broker) && !strings.HasPrefix(u.Broker, "ssl://") && !strings.HasPrefix(u.Broker, "mqtts://") {
+		v.add("uplink.tls", "certificates are set but uplink.broker %q is not a TLS address: use ssl://HOST:PORT or mqtts://HOST:PORT", u.Broker)
+	}
 	if u.Password != "" && u.Username == "" {
 		v.add("uplink.username", "must be set when uplink.password is")
 	}
-	if u.OutboxSize < 64<<10 {
-		v.add("uplink.outbox_size", "%s is below the minimum 64KiB", u.OutboxSize)
+	if u.OutboxSize < 64<<10 || u.OutboxSize > 1<<30 {
+		v.add("uplink.outbox_size", "%s is outside 64KiB-1GiB", u.OutboxSize)
+	}
+	if u.OutboxDrainWindow < 1 || u.OutboxDrainWindow > 64 {
+		v.add("uplink.outbox_drain_window", "%d is outside 1-64", u.OutboxDrainWindow)
+	}
+	if u.OutboxDrainRate < 1<<10 || u.OutboxDrainRate > 64<<20 {
+		v.add("uplink.outbox_drain_rate", "%s is outside 1KiB-64MiB (bytes per second)", u.OutboxDrainRate)
+	}
+	if u.MonthlyBudget != 0 && u.MonthlyBudget < 1<<20 {
+		v.add("uplink.monthly_budget", "%s is below 1MiB: give the allowance per month, or 0 for none", u.MonthlyBudget)
 	}
 	for _, st := range []struct {
 		name string
 		s    Stream
-	}{{"power", c.Telemetry.Power}, {"signal", c.Telemetry.Signal}, {"system", c.Telemetry.System}, {"storage", c.Telemetry.Storage}} {
+	}{{"power", c.Telemetry.Power}, {"signal", c.Telemetry.Signal}, {"system", c.Telemetry.System}, {"storage", c.Telemetry.Storage}, {"link", c.Telemetry.Link}} {
 		p, s := "telemetry."+st.name, st.s
 		v.between(p+".interval", s.Interval, Duration(time.Second), Duration(24*time.Hour))
 		if s.MaxInterval < s.Interval {

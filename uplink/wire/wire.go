@@ -1,12 +1,3 @@
-// Package wire is the Outpost MQTT protocol: topic names and the JSON
-// payloads exchanged between a unit and the control room. It is shared by
-// the agent and the control-room client so both sides agree by
-// construction; docs/protocol.md describes the same thing for other
-// implementers and must be kept in step with this file.
-//
-// Every JSON payload carries "v", its schema version, and "ts", an RFC 3339
-// UTC timestamp. Field names carry their units (battery_v, rsrp_dbm). A
-// value the unit cannot measure is null, never zero.
 package wire
 
 import (
@@ -18,32 +9,59 @@ import (
 // Version is the schema version of the payloads in this package.
 const Version = 1
 
-// Topics builds topic names for one unit under a prefix ("outpost").
+// Telemetry stream names, the last level of telemetry/<stream>.
+const (
+	StreamPower   = "power"
+	StreamSignal  = "signal"
+	StreamStorage = "storage"
+	StreamSystem  = "system"
+	StreamLink    = "link"
+)
+
+// Topics builds topic names for one unit under a prefix ("outpost"). Other
+// packages add their own sub-topics with Join (clip transfers use
+// Join("xfer", id, "chunk"), for example) and document them in
+// docs/protocol.md.
 type Topics struct {
 	Prefix string
 	Unit   string
 }
 
-func (t Topics) base() string { return t.Prefix + "/" + t.Unit + "/" }
+// Base is "<prefix>/<unit>/", the start of every topic of the unit.
+func (t Topics) Base() string { return t.Prefix + "/" + t.Unit + "/" }
+
+// Join builds "<prefix>/<unit>/<level>/<level>...". Levels must not be
+// empty nor contain '/', '+' or '#'; callers pass names they control.
+func (t Topics) Join(levels ...string) string { return t.Base() + strings.Join(levels, "/") }
 
 // Status is the retained online/offline topic; the broker's last will sets
 // it offline when the unit vanishes.
-func (t Topics) Status() string { return t.base() + "status" }
+func (t Topics) Status() string { return t.Base() + "status" }
 
-// Telemetry is the topic of one telemetry stream (power, signal, ...).
-func (t Topics) Telemetry(stream string) string { return t.base() + "telemetry/" + stream }
+// Telemetry is the topic of one telemetry stream (StreamPower, ...).
+func (t Topics) Telemetry(stream string) string { return t.Base() + "telemetry/" + stream }
 
 // Health is the retained topic of the unit's current faults and components.
-func (t Topics) Health() string { return t.base() + "health" }
+func (t Topics) Health() string { return t.Base() + "health" }
 
-// Events is the topic of motion, fault and other events.
-func (t Topics) Events() string { return t.base() + "events" }
+// Events is the topic of motion, fault, link and other events.
+func (t Topics) Events() string { return t.Base() + "events" }
 
 // Cmd is the topic a command of the given name is sent to.
-func (t Topics) Cmd(name string) string { return t.base() + "cmd/" + name }
+func (t Topics) Cmd(name string) string { return t.Base() + "cmd/" + name }
+
+// CmdFilter is the filter the unit subscribes to for every command.
+func (t Topics) CmdFilter() string { return t.Base() + "cmd/+" }
 
 // Reply is the topic the reply to a request is published on.
-func (t Topics) Reply(requestID string) string { return t.base() + "reply/" + requestID }
+func (t Topics) Reply(requestID string) string { return t.Base() + "reply/" + requestID }
+
+// ConfigDesired is the retained topic the control room publishes the
+// configuration it wants the unit to run to.
+func (t Topics) ConfigDesired() string { return t.Base() + "config/desired" }
+
+// ConfigReported is the retained topic of the configuration the unit runs.
+func (t Topics) ConfigReported() string { return t.Base() + "config/reported" }
 
 // SplitTopic splits "prefix/unit/rest..." into its unit id and the rest.
 func SplitTopic(prefix, topic string) (unit, rest string, err error) {
@@ -64,8 +82,16 @@ type Header struct {
 	TS time.Time `json:"ts"`
 }
 
-// NewHeader stamps a payload with the schema version and t in UTC.
+// NewHeader stamps a payload with the schema version and t in UTC, to the
+// millisecond.
 func NewHeader(t time.Time) Header { return Header{V: Version, TS: t.UTC().Truncate(time.Millisecond)} }
+
+// NewSampleHeader stamps a telemetry sample with the schema version and t
+// in UTC to the second: a finer time is of no use for a reading taken every
+// minute, and costs bytes on every message.
+func NewSampleHeader(t time.Time) Header {
+	return Header{V: Version, TS: t.UTC().Truncate(time.Second)}
+}
 
 // Status states.
 const (
@@ -78,10 +104,17 @@ type Status struct {
 	Header
 	State   string    `json:"state"` // online or offline
 	Version string    `json:"version,omitempty"`
-	Boot    time.Time `json:"boot,omitempty"`
+	Boot    time.Time `json:"boot,omitzero"`
 	Site    string    `json:"site,omitempty"`
 	Purpose string    `json:"purpose,omitempty"`
 	DPIARef string    `json:"dpia_ref,omitempty"`
+	// ConfigVersion identifies the configuration the unit runs (the hash
+	// in config/reported).
+	ConfigVersion string `json:"config_version,omitempty"`
+	// Operator is the cellular network the unit is attached to, and IP the
+	// unit's address on it (behind carrier NAT usually a private one).
+	Operator string `json:"operator,omitempty"`
+	IP       string `json:"ip,omitempty"`
 	// Reason says why a unit went offline: "shutdown" for an orderly stop,
 	// "lost" when the broker published the last will.
 	Reason string `json:"reason,omitempty"`
@@ -110,6 +143,91 @@ type Signal struct {
 	RSRQdB     *float64 `json:"rsrq_db"`
 	SINRdB     *float64 `json:"sinr_db"`
 	Quality    string   `json:"quality"`
+}
+
+// Storage is the payload of telemetry/storage: the footage store's disk.
+// Every field is null until the store reports.
+type Storage struct {
+	Header
+	DiskTotalBytes *int64 `json:"disk_total_bytes"`
+	DiskFreeBytes  *int64 `json:"disk_free_bytes"`
+	FootageBytes   *int64 `json:"footage_bytes"`
+	HeldBytes      *int64 `json:"held_bytes"`
+	// OldestFootage is the time of the oldest frame kept, and FootageDays
+	// the span from it to ts: how many days of footage the unit holds.
+	OldestFootage *time.Time `json:"oldest_footage"`
+	FootageDays   *float64   `json:"footage_days"`
+	// ProjectedRetentionDays is how many days of footage the disk holds at
+	// the current write rate (capped at retention.max_age).
+	ProjectedRetentionDays *float64 `json:"projected_retention_days"`
+}
+
+// System is the payload of telemetry/system: the board itself.
+type System struct {
+	Header
+	CPUTempC          *float64 `json:"cpu_temp_c"`
+	Load1             *float64 `json:"load_1m"`
+	Load5             *float64 `json:"load_5m"`
+	Load15            *float64 `json:"load_15m"`
+	MemTotalBytes     *int64   `json:"mem_total_bytes"`
+	MemAvailableBytes *int64   `json:"mem_available_bytes"`
+	UptimeS           *int64   `json:"uptime_s"`
+	AgentUptimeS      int64    `json:"agent_uptime_s"`
+}
+
+// DataPolicy is what the unit allows itself to send, from its use of the
+// monthly data budget. The values are stable strings.
+type DataPolicy string
+
+// Data policies.
+const (
+	// PolicyNormal: below 80 % of the budget (or no budget).
+	PolicyNormal DataPolicy = "normal"
+	// PolicySaving: 80 % used. Telemetry intervals are four times longer
+	// (up to each stream's max interval), no thumbnails are sent, and
+	// clips only on an explicit request.
+	PolicySaving DataPolicy = "saving"
+	// PolicyExhausted: the budget is used up. Telemetry only at each
+	// stream's max interval; alerts, events, replies and explicitly
+	// requested clips still go.
+	PolicyExhausted DataPolicy = "exhausted"
+)
+
+// Thumbnails reports whether the policy lets the unit send event
+// thumbnails unasked.
+func (p DataPolicy) Thumbnails() bool { return p == PolicyNormal || p == "" }
+
+// AutoClips reports whether the policy lets the unit send clips that were
+// not explicitly requested.
+func (p DataPolicy) AutoClips() bool { return p == PolicyNormal || p == "" }
+
+// Link is the payload of telemetry/link: the uplink itself, its data use
+// against the monthly budget and the offline outbox.
+type Link struct {
+	Header
+	Connected     bool   `json:"connected"`
+	Reconnects    uint64 `json:"reconnects"`
+	WatchdogTrips uint64 `json:"watchdog_trips"`
+	// Data used today and this calendar month (UTC): bytes on the wire,
+	// MQTT and TLS included, with an estimate of TCP/IP headers.
+	DataUpTodayBytes   int64 `json:"data_up_today_bytes"`
+	DataDownTodayBytes int64 `json:"data_down_today_bytes"`
+	DataUpMonthBytes   int64 `json:"data_up_month_bytes"`
+	DataDownMonthBytes int64 `json:"data_down_month_bytes"`
+	// DataBudgetBytes is the monthly allowance, null when none is set.
+	DataBudgetBytes   *int64     `json:"data_budget_bytes"`
+	DataBudgetUsedPct *float64   `json:"data_budget_used_pct"`
+	DataPolicy        DataPolicy `json:"data_policy"`
+	// The outbox: messages waiting for the link, and those dropped for
+	// lack of room since the outbox was created, by class.
+	OutboxQueued           int    `json:"outbox_queued"`
+	OutboxQueuedBytes      int64  `json:"outbox_queued_bytes"`
+	OutboxDroppedAlert     uint64 `json:"outbox_dropped_alert"`
+	OutboxDroppedEvent     uint64 `json:"outbox_dropped_event"`
+	OutboxDroppedTelemetry uint64 `json:"outbox_dropped_telemetry"`
+	// OutboxError is set while the outbox cannot be written (a full or
+	// failing card); messages then go out live only.
+	OutboxError string `json:"outbox_error,omitempty"`
 }
 
 // Health is the retained payload of the health topic.

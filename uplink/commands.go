@@ -1,0 +1,376 @@
+package uplink
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/outpost-cctv/outpost/uplink/wire"
+)
+
+// Request is a command from the control room, as a Handler sees it.
+type Request struct {
+	// Name is the command's name, the last level of cmd/<name>.
+	Name string
+	// ID is the control room's request id; the reply goes to reply/<id>.
+	ID string
+	// Deadline is when the control room stops waiting; zero when it did
+	// not say. The handler's context ends then.
+	Deadline time.Time
+	// Args are the command's arguments as sent (a JSON value), nil when
+	// none were given.
+	Args json.RawMessage
+}
+
+// DecodeArgs decodes the arguments into v strictly: unknown fields and
+// values of the wrong type are refused with a bad_request CommandError
+// naming the field. Missing arguments leave v as it is.
+func (r Request) DecodeArgs(v any) error {
+	if len(bytes.TrimSpace(r.Args)) == 0 {
+		return nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.Args))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var te *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &te):
+			field := te.Field
+			if field == "" {
+				return CommandError{Code: wire.CodeBadRequest, Message: fmt.Sprintf("args: want %s, got a JSON %s", jsonTypeName(te.Type.Kind().String()), te.Value)}
+			}
+			return CommandError{Code: wire.CodeBadRequest, Message: fmt.Sprintf("args.%s: want %s, got a JSON %s", field, jsonTypeName(te.Type.Kind().String()), te.Value)}
+		case errors.As(err, &se):
+			return CommandError{Code: wire.CodeBadRequest, Message: fmt.Sprintf("args: malformed JSON at byte %d", se.Offset)}
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return CommandError{Code: wire.CodeBadRequest, Message: "args: " + strings.TrimPrefix(err.Error(), "json: ") + " (a typo?)"}
+		}
+		return CommandError{Code: wire.CodeBadRequest, Message: "args: " + strings.TrimPrefix(err.Error(), "json: ")}
+	}
+	if dec.More() {
+		return CommandError{Code: wire.CodeBadRequest, Message: "args: data after the JSON value"}
+	}
+	return nil
+}
+
+func jsonTypeName(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "a whole number"
+	case strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "string":
+		return "a string"
+	case kind == "bool":
+		return "true or false"
+	case kind == "slice", kind == "array":
+		return "an array"
+	case kind == "struct", kind == "map":
+		return "an object"
+	}
+	return kind
+}
+
+// Handler runs a command. Its result is sent as the reply's result (as
+// JSON); an error becomes the reply's error: a CommandError (or a
+// *wire.ReplyError) chooses the code, a context deadline becomes
+// deadline_exceeded, anything else is internal. ctx ends at the request's
+// deadline, after CommandOptions.Timeout, or when the agent stops.
+type Handler func(ctx context.Context, req Request) (any, error)
+
+// CommandError is a handler's error with a reply code of its choosing
+// (wire.CodeNotFound, wire.CodeBadRequest, ...).
+type CommandError struct {
+	Code    string
+	Message string
+}
+
+func (e CommandError) Error() string { return e.Code + ": " + e.Message }
+
+// CommandOptions tunes command handling. Zero fields take the defaults
+// noted.
+type CommandOptions struct {
+	// Workers run handlers (default 2) and Queue holds requests waiting
+	// for a worker (default 8); a request finding the queue full is
+	// answered busy at once.
+	Workers, Queue int
+	// MaxBytes bounds a request payload (default 16 KiB).
+	MaxBytes int
+	// Timeout bounds a handler's run when the request has no earlier
+	// deadline (default 5 min).
+	Timeout time.Duration
+	// DedupeEntries and DedupeTTL bound the replies kept to answer
+	// repeated request ids (default 256 entries, 30 min).
+	DedupeEntries int
+	DedupeTTL     time.Duration
+}
+
+func (o *CommandOptions) defaults() {
+	if o.Workers <= 0 {
+		o.Workers = 2
+	}
+	if o.Queue <= 0 {
+		o.Queue = 8
+	}
+	if o.MaxBytes <= 0 {
+		o.MaxBytes = 16 << 10
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 5 * time.Minute
+	}
+	if o.DedupeEntries <= 0 {
+		o.DedupeEntries = 256
+	}
+	if o.DedupeTTL <= 0 {
+		o.DedupeTTL = 30 * time.Minute
+	}
+}
+
+// Handle registers the handler of command name, before or after Run;
+// registering a name again replaces its handler. Names are 1-64 characters
+// of a-z, 0-9, '.', '_' and '-'; Handle panics on another, as on a nil
+// handler: both are programming errors.
+func (s *Session) Handle(name string, h Handler) {
+	if !wire.ValidCommandName(name) || h == nil {
+		panic(fmt.Sprintf("uplink: Handle(%q): invalid command name or nil handler", name))
+	}
+	s.mu.Lock()
+	s.handlers[name] = h
+	s.mu.Unlock()
+}
+
+func (s *Session) handler(name string) Handler {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.handlers[name]
+}
+
+// commander runs commands off the MQTT client's goroutines: dispatch
+// queues them for a bounded pool of workers and answers at once what needs
+// no worker (errors, busy, repeats).
+type commander struct {
+	s     *Session
+	o     CommandOptions
+	jobs  chan job
+	quick chan quickReply // replies decided in dispatch, published by one goroutine
+	cache *dedupe
+}
+
+type job struct {
+	req Request
+	h   Handler
+}
+
+type quickReply struct {
+	id      string
+	payload []byte
+}
+
+func newCommander(s *Session) *commander {
+	o := s.opts.Commands
+	return &commander{
+		s: s, o: o,
+		jobs:  make(chan job, o.Queue),
+		quick: make(chan quickReply, 32),
+		cache: newDedupe(o.DedupeEntries, o.DedupeTTL),
+	}
+}
+
+// run runs the workers and the quick-reply publisher until ctx ends, then
+// waits for them.
+func (c *commander) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	for range c.o.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case j := <-c.jobs:
+					c.execute(ctx, j)
+				}
+			}
+		}()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case r := <-c.quick:
+				c.publish(ctx, r.id, r.payload)
+			}
+		}
+	}()
+	wg.Wait()
+	// Requests left in the queue were never run: forget them, so that a
+	// retry after the restart runs them.
+	for {
+		select {
+		case j := <-c.jobs:
+			c.cache.abort(j.req.ID)
+		default:
+			return
+		}
+	}
+}
+
+func (c *commander) reply(id string, r wire.Reply) []byte {
+	if id == "" {
+		id = wire.InvalidID
+	}
+	r.Header = wire.NewHeader(c.s.clk.Now())
+	r.ID = id
+	return mustJSON(r)
+}
+
+func (c *commander) fail(id, code, format string, args ...any) {
+	c.answer(id, c.reply(id, wire.Reply{Error: &wire.ReplyError{Code: code, Message: fmt.Sprintf(format, args...)}}))
+}
+
+// answer queues a reply decided in dispatch without blocking the MQTT
+// client; when the queue is full the reply is dropped and the requester's
+// retry (same id) is answered instead.
+func (c *commander) answer(id string, payload []byte) {
+	if id == "" {
+		id = wire.InvalidID
+	}
+	select {
+	case c.quick <- quickReply{id: id, payload: payload}:
+	default:
+		c.s.cmdDropped.Add(1)
+		c.s.log.Warn("reply queue full; reply dropped", "id", id)
+	}
+}
+
+// dispatch handles one request payload on the MQTT client's goroutine. It
+// never blocks.
+func (c *commander) dispatch(name string, payload []byte) {
+	if len(payload) > c.o.MaxBytes {
+		c.fail(wire.ScanRequestID(payload), wire.CodeTooLarge, "the request is %d bytes; the unit accepts at most %d", len(payload), c.o.MaxBytes)
+		return
+	}
+	wreq, rerr := wire.DecodeRequest(payload)
+	if rerr != nil {
+		c.s.log.Debug("bad request", "command", name, "err", rerr)
+		c.answer(wreq.ID, c.reply(wreq.ID, wire.Reply{Error: rerr}))
+		return
+	}
+	now := c.s.clk.Now()
+	switch cached, state := c.cache.lookup(wreq.ID, now); state {
+	case entryDone:
+		c.s.cmdDups.Add(1)
+		c.answer(wreq.ID, cached)
+		return
+	case entryRunning:
+		c.s.cmdDups.Add(1) // answered when the first one finishes
+		return
+	}
+	h := c.s.handler(name)
+	if h == nil {
+		c.fail(wreq.ID, wire.CodeUnknownCommand, "this unit has no command %q", name)
+		return
+	}
+	req := Request{Name: name, ID: wreq.ID, Args: wreq.Args}
+	if wreq.Deadline != nil {
+		req.Deadline = *wreq.Deadline
+		if !now.Before(req.Deadline) {
+			c.fail(wreq.ID, wire.CodeDeadlineExceeded, "the request arrived at %s, after its deadline %s", now.UTC().Format(time.RFC3339), req.Deadline.UTC().Format(time.RFC3339))
+			return
+		}
+	}
+	if !c.cache.begin(req.ID, now) {
+		c.s.cmdDups.Add(1) // a copy arrived meanwhile and runs
+		return
+	}
+	select {
+	case c.jobs <- job{req: req, h: h}:
+	default:
+		c.cache.abort(req.ID)
+		c.s.cmdBusy.Add(1)
+		c.fail(req.ID, wire.CodeBusy, "the unit is running %d commands and has %d waiting; retry with the same id", c.o.Workers, c.o.Queue)
+	}
+}
+
+// execute runs one handler and publishes (and keeps) its reply.
+func (c *commander) execute(ctx context.Context, j job) {
+	timeout := c.o.Timeout
+	if !j.req.Deadline.IsZero() {
+		timeout = min(timeout, j.req.Deadline.Sub(c.s.clk.Now()))
+	}
+	hctx, cancel := context.WithTimeout(ctx, timeout)
+	result, err := c.call(hctx, j)
+	expired := hctx.Err() == context.DeadlineExceeded
+	cancel()
+
+	var r wire.Reply
+	switch {
+	case err == nil:
+		r.OK = true
+		if result != nil {
+			b, merr := json.Marshal(result)
+			if merr != nil {
+				r.OK = false
+				r.Error = &wire.ReplyError{Code: wire.CodeInternal, Message: "encoding the result: " + merr.Error()}
+				break
+			}
+			r.Result = b
+		}
+	default:
+		r.Error = replyError(err, expired, ctx.Err() != nil)
+	}
+	payload := c.reply(j.req.ID, r)
+	c.cache.finish(j.req.ID, payload, c.s.clk.Now())
+	c.publish(ctx, j.req.ID, payload)
+}
+
+// call runs the handler, turning a panic into an error.
+func (c *commander) call(ctx context.Context, j job) (result any, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.log.Error("command panicked", "command", j.req.Name, "id", j.req.ID, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("the command failed unexpectedly: %v", p)
+		}
+	}()
+	return j.h(ctx, j.req)
+}
+
+func replyError(err error, expired, stopping bool) *wire.ReplyError {
+	var ce CommandError
+	var cep *CommandError
+	var re *wire.ReplyError
+	switch {
+	case errors.As(err, &ce) && ce.Code != "":
+		return &wire.ReplyError{Code: ce.Code, Message: ce.Message}
+	case errors.As(err, &cep) && cep != nil && cep.Code != "":
+		return &wire.ReplyError{Code: cep.Code, Message: cep.Message}
+	case errors.As(err, &re) && re != nil && re.Code != "":
+		return &wire.ReplyError{Code: re.Code, Message: re.Message}
+	case expired || errors.Is(err, context.DeadlineExceeded):
+		return &wire.ReplyError{Code: wire.CodeDeadlineExceeded, Message: "the command did not finish before its deadline: " + err.Error()}
+	case stopping:
+		return &wire.ReplyError{Code: wire.CodeUnavailable, Message: "the agent is stopping; retry with the same id: " + err.Error()}
+	}
+	return &wire.ReplyError{Code: wire.CodeInternal, Message: err.Error()}
+}
+
+// publish sends a reply live. A reply lost to the link is not kept: the
+// control room retries with the same id and is answered from the cache.
+func (c *commander) publish(ctx context.Context, id string, payload []byte) {
+	pctx, cancel := context.WithTimeout(ctx, c.s.opts.WriteTimeout)
+	defer cancel()
+	if err := c.s.Publish(pctx, c.s.opts.Topics.Reply(id), 1, false, payload); err != nil {
+		c.s.log.Debug("reply not published; the control room will retry", "id", id, "err", err)
+	}
+}
