@@ -110,6 +110,7 @@ func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error
 	})
 	HandleUnitCommands(session, telemetry, boot)
 	transfers := newTransfers(log, cfg, session, recorder, u.Latest, clk)
+	handleEvents(session, recorder, clk.Now)
 	for _, c := range []struct {
 		c    Component
 		deps []string

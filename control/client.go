@@ -229,3 +229,31 @@ func (c *Client) subscribe(ctx context.Context, filter string, buf int) (*subscr
 	}
 	return s, func() { c.c.Unsubscribe(context.WithoutCancel(ctx), filter) }, nil
 }
+
+// RecordedEvent is a trigger event recorded by a unit.
+type RecordedEvent struct {
+	Seq  uint64    `json:"seq"`
+	Time time.Time `json:"time"`
+	Kind string    `json:"kind"`
+}
+
+// Events lists the trigger events (motion, PIR, manual) a unit recorded
+// between from and to, oldest first, following the unit's pages.
+func (c *Client) Events(ctx context.Context, unit string, from, to time.Time) ([]RecordedEvent, error) {
+	var all []RecordedEvent
+	for {
+		var res struct {
+			Events    []RecordedEvent `json:"events"`
+			Truncated bool            `json:"truncated"`
+		}
+		args := map[string]any{"from": from.UTC(), "to": to.UTC()}
+		if err := c.Call(ctx, unit, "events.list", args, &res); err != nil {
+			return all, err
+		}
+		all = append(all, res.Events...)
+		if !res.Truncated || len(res.Events) == 0 {
+			return all, nil
+		}
+		from = res.Events[len(res.Events)-1].Time.Add(time.Nanosecond)
+	}
+}

@@ -343,3 +343,38 @@ func TestClipPullThroughBadLink(t *testing.T) {
 		t.Errorf("the link dropped %d times, not twice: the test did not test recovery", st.Dropped)
 	}
 }
+
+func TestTriggerAndEvents(t *testing.T) {
+	b := testbroker.Start(t, testbroker.Options{})
+	unit(t, b, "cam-5")
+	waitOnline(t, b, "cam-5")
+	if _, stderr, code := ctl(t, b, "trigger", "cam-5", "--kind", "pir"); code != 0 {
+		t.Fatalf("trigger: exit %d: %s", code, stderr)
+	}
+	// The recorder writes the event with the next frames; poll until the
+	// unit lists it.
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		stdout, stderr, code := ctl(t, b, "events", "cam-5", "--since", "1h", "--json")
+		if code != 0 {
+			t.Fatalf("events: exit %d: %s", code, stderr)
+		}
+		var evs []struct {
+			Kind string    `json:"kind"`
+			Time time.Time `json:"time"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &evs); err != nil {
+			t.Fatalf("events output: %v: %s", err, stdout)
+		}
+		if len(evs) == 1 && evs[0].Kind == "pir" && time.Since(evs[0].Time) < time.Minute {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the trigger never appeared: %s", stdout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if stdout, _, code := ctl(t, b, "events", "cam-5"); code != 0 || !strings.Contains(stdout, "pir") || !strings.Contains(stdout, "outpostctl clip pull cam-5") {
+		t.Errorf("events table: exit %d:\n%s", code, stdout)
+	}
+}

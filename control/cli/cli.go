@@ -47,6 +47,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"units":    {"the fleet: online, battery, solar, signal, storage, faults, version", unitsCmd},
 		"watch":    {"live telemetry and events of a unit as they arrive", watchCmd},
+		"trigger":  {"trigger UNIT: mark an event now (recorded with pre- and post-roll in events mode)", triggerCmd},
+		"events":   {"events UNIT --since 24h: motion and other events the unit recorded", eventsCmd},
 		"snapshot": {"a JPEG of a unit's latest frame (or --at T)", snapshotCmd},
 		"clip":     {"clip pull UNIT (--from T --to T | --last 2m) -o FILE.mp4", clipCmd},
 		"version":  {"print the version", versionCmd},

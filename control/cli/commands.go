@@ -155,6 +155,70 @@ func watchCmd(ctx context.Context, g *globals, args []string) int {
 	return ExitOK
 }
 
+func triggerCmd(ctx context.Context, g *globals, args []string) int {
+	fs := g.flagSet("trigger")
+	kind := fs.String("kind", "manual", "what the event is")
+	pos, ok := parse(fs, args)
+	if !ok || len(pos) != 1 {
+		fmt.Fprintln(g.env.Stderr, "usage: outpostctl trigger UNIT [--kind manual]")
+		return ExitUsage
+	}
+	c, code := g.dial(ctx)
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	cctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	var res struct {
+		Kind string    `json:"kind"`
+		At   time.Time `json:"at"`
+	}
+	if err := c.Call(cctx, pos[0], "trigger", map[string]string{"kind": *kind}, &res); err != nil {
+		return g.fail(err)
+	}
+	fmt.Fprintf(g.env.Stdout, "%s: %s event at %s\n", pos[0], res.Kind, res.At.Local().Format("2006-01-02 15:04:05"))
+	return ExitOK
+}
+
+func eventsCmd(ctx context.Context, g *globals, args []string) int {
+	fs := g.flagSet("events")
+	since := fs.Duration("since", 24*time.Hour, "how far back")
+	pos, ok := parse(fs, args)
+	if !ok || len(pos) != 1 {
+		fmt.Fprintln(g.env.Stderr, "usage: outpostctl events UNIT [--since 24h] [--json]")
+		return ExitUsage
+	}
+	c, code := g.dial(ctx)
+	if c == nil {
+		return code
+	}
+	defer c.Close()
+	cctx, cancel := context.WithTimeout(ctx, g.timeout)
+	defer cancel()
+	now := time.Now()
+	evs, err := c.Events(cctx, pos[0], now.Add(-*since), now)
+	if err != nil {
+		return g.fail(err)
+	}
+	if g.json {
+		return g.printJSON(evs)
+	}
+	if len(evs) == 0 {
+		fmt.Fprintf(g.env.Stderr, "%s recorded no events in the last %s\n", pos[0], *since)
+		return ExitOK
+	}
+	tw := tabwriter.NewWriter(g.env.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tKIND\tPULL THE CLIP WITH")
+	for _, e := range evs {
+		t := e.Time.Local()
+		fmt.Fprintf(tw, "%s\t%s\toutpostctl clip pull %s --from %q --to %q -o event-%d.mp4\n", t.Format("2006-01-02 15:04:05"), e.Kind,
+			pos[0], t.Add(-10*time.Second).Format("2006-01-02 15:04:05"), t.Add(20*time.Second).Format("2006-01-02 15:04:05"), e.Seq)
+	}
+	tw.Flush()
+	return ExitOK
+}
+
 // parseTime reads RFC 3339, or a local "2006-01-02 15:04[:05]".
 func parseTime(s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, s); err == nil {
