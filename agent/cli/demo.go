@@ -143,8 +143,13 @@ func banner(env Env, cfg config.Config, d time.Duration) {
 	if d > 0 {
 		fmt.Fprintf(w, "  stops after  %s\n", d)
 	}
+	ctl := fmt.Sprintf("bin/outpostctl --broker %s", cfg.Uplink.Broker)
 	fmt.Fprintln(w, "\nTry, in another terminal:")
+	fmt.Fprintf(w, "  %s units\n", ctl)
+	fmt.Fprintf(w, "  %s watch %s\n", ctl, cfg.Unit.ID)
+	fmt.Fprintf(w, "  %s snapshot %s -o now.jpg\n", ctl, cfg.Unit.ID)
+	fmt.Fprintf(w, "  %s clip pull %s --last 30s -o clip.mp4   (once 30 s are recorded)\n", ctl, cfg.Unit.ID)
+	fmt.Fprintf(w, "  bin/outpost footage ls --data %s\n", cfg.DataDir)
 	fmt.Fprintf(w, "  mosquitto_sub -h %s -p %s -t '%s/#' -v\n", host, port, cfg.Uplink.TopicPrefix)
-	fmt.Fprintf(w, "  bin/outpost config check configs/outpost.example.yaml\n")
 	fmt.Fprintln(w, "\nStop with Ctrl-C.")
 }

@@ -79,16 +79,29 @@ func unitsCmd(ctx context.Context, g *globals, args []string) int {
 	return ExitOK
 }
 
+// storage says how far back the unit's footage goes, and how far the disk
+// will hold at the current rate: "3.2 days (of 28)".
 func storage(s map[string]any) string {
 	if s == nil {
 		return "-"
 	}
-	for _, k := range []string{"footage_days", "days_kept"} {
-		if v, ok := s[k].(float64); ok {
-			return fmt.Sprintf("%.1f days", v)
-		}
+	days, ok := s["footage_days"].(float64)
+	if !ok {
+		return "-"
 	}
-	return "-"
+	var kept string
+	switch {
+	case days >= 1:
+		kept = fmt.Sprintf("%.1f days", days)
+	case days*24 >= 1:
+		kept = fmt.Sprintf("%.0f h", days*24)
+	default:
+		kept = "<1 h"
+	}
+	if p, ok := s["projected_retention_days"].(float64); ok && p > 0 {
+		kept += fmt.Sprintf(" (of %.0f)", p)
+	}
+	return kept
 }
 
 func num(v *float64, format string) string {
