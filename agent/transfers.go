@@ -15,6 +15,7 @@ import (
 	"github.com/outpost-cctv/outpost/agent/config"
 	"github.com/outpost-cctv/outpost/clip"
 	"github.com/outpost-cctv/outpost/footage"
+	"github.com/outpost-cctv/outpost/hal/camera/mjpeg"
 	"github.com/outpost-cctv/outpost/internal/clock"
 	"github.com/outpost-cctv/outpost/uplink"
 )
@@ -90,6 +91,11 @@ func (s footageSource) Snapshot(ctx context.Context, at time.Time, full bool) ([
 			return nil, time.Time{}, err
 		}
 		data, taken = f.Data, f.Time
+	}
+	// Frames are stored as the camera sent them; many UVC cameras leave
+	// out the Huffman tables, which viewers need.
+	if whole, err := mjpeg.WithHuffmanTables(data); err == nil {
+		data = whole
 	}
 	if full {
 		return data, taken, nil

@@ -46,7 +46,7 @@ func demoCmd(ctx context.Context, env Env, args []string) int {
 	broker := fs.String("broker", "", "connect to this external broker (tcp://HOST:PORT) instead of embedding one")
 	unitID := fs.String("unit-id", "", "unit id (default demo-unit)")
 	data := fs.String("data", "", "data directory (default ./outpost-demo)")
-	cam := fs.String("camera", "", "camera source: sim")
+	cam := fs.String("camera", "", "camera source: sim, /dev/videoN, http(s)://HOST/PATH (MJPEG) or file:PATH")
 	cfgPath := fs.String("config", "", "config file (default: built-in demo settings)")
 	duration := fs.Duration("duration", 0, "stop by itself after this long (e.g. 20s); 0 runs until interrupted")
 	if fs.Parse(args) != nil {

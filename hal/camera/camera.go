@@ -1,8 +1,10 @@
 // Package camera defines what the agent needs from a camera: a source of
 // encoded frames, each stamped with the wall-clock time it was captured.
 //
-// Backends live in sub-packages (sim today; V4L2, HTTP MJPEG and file replay
-// follow). The agent never decodes frames on the capture path: they are
+// Backends live in sub-packages: sim (simulated), v4l2 (USB and CSI
+// cameras), httpcam (IP cameras' HTTP MJPEG) and replay (file:PATH);
+// hal/camera/open picks one from camera.source. The agent never decodes
+// frames on the capture path: they are
 // stored as received, codec-tagged so that H.264 can join MJPEG later.
 package camera
 

@@ -58,8 +58,8 @@ type Health struct {
 	// Width and Height of the newest frame.
 	Width  int `json:"width,omitempty"`
 	Height int `json:"height,omitempty"`
-	// Reconnects counts the times capture was re-established after the
-	// camera was lost.
+	// Reconnects counts the times frames came again after the camera was
+	// lost (each with a gap; attempts that delivered nothing do not count).
 	Reconnects uint64 `json:"reconnects"`
 	// LastGap is the time between the last frame before the most recent
 	// loss and the first frame after it.
@@ -133,7 +133,6 @@ type Meter struct {
 	h         Health
 	created   time.Time
 	sessions  uint64     // sessions started
-	connected bool       // a session is up
 	lost      bool       // the last session was lost, no frame since
 	attention bool       // the last failure needs attention, no frame since
 	closed    bool       // the last source closed, no session since
@@ -151,21 +150,15 @@ func NewMeter(clk clock.Clock, source string, frameTimeout time.Duration) *Meter
 	return &Meter{clk: clk, frameTimeout: frameTimeout, created: clk.Now(), h: Health{Source: source}}
 }
 
-// FrameTimeout is the timeout the meter was made with.
-func (m *Meter) FrameTimeout() time.Duration { return m.frameTimeout }
-
 // Connected records that a session started, delivering mode. It reports
-// whether this is a reconnection (a session ran before on this meter).
-func (m *Meter) Connected(mode string) (reconnect bool) {
+// whether a session ran before on this meter.
+func (m *Meter) Connected(mode string) (again bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	reconnect = m.sessions > 0
-	if reconnect {
-		m.h.Reconnects++
-	}
+	again = m.sessions > 0
 	m.sessions++
-	m.connected, m.closed, m.h.Mode = true, false, mode
-	return reconnect
+	m.closed, m.h.Mode = false, mode
+	return again
 }
 
 // Lost records that the session failed with err, or that opening one
@@ -173,7 +166,6 @@ func (m *Meter) Connected(mode string) (reconnect bool) {
 func (m *Meter) Lost(err error, needsAttention bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.connected = false
 	m.lost = true
 	m.attention = m.attention || needsAttention
 	if err != nil {
@@ -186,18 +178,19 @@ func (m *Meter) Lost(err error, needsAttention bool) {
 func (m *Meter) Closed() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.connected = false
 	m.closed = true
 }
 
-// Frame records a delivered frame captured at t. It returns the gap since
-// the previous frame when this is the first frame after a loss, else 0.
+// Frame records a delivered frame captured at t. The first frame after a
+// loss counts a reconnection; Frame then returns the gap since the frame
+// before the loss, else 0.
 func (m *Meter) Frame(t time.Time, width, height int) (gap time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.lost && !m.h.LastFrame.IsZero() {
 		gap = t.Sub(m.h.LastFrame)
 		m.h.LastGap = gap
+		m.h.Reconnects++
 	}
 	m.lost, m.attention = false, false
 	m.h.Frames++

@@ -64,8 +64,11 @@ func TestMeterConditions(t *testing.T) {
 	}
 	m.Lost(errors.New("wrong format"), true)
 	check(ConditionNeedsAttention)
-	if m.Connected("MJPEG") != true {
-		t.Error("second session not counted as a reconnection")
+	if !m.Connected("MJPEG") {
+		t.Error("second session not seen as one")
+	}
+	if m.Health().Reconnects != 0 {
+		t.Error("a reconnection counted before any frame came")
 	}
 	if gap := m.Frame(clk.Now(), 64, 48); gap != 5*time.Second {
 		t.Errorf("gap %v, want 5s", gap)

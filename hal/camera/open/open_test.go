@@ -104,12 +104,13 @@ func TestOpenErrors(t *testing.T) {
 }
 
 // TestSharedMeter: a meter handed to each Open carries the count across
-// reopenings, as the agent uses it.
+// reopenings, as the agent uses it. A clean close and reopen is no
+// reconnection; a reopening after a loss is.
 func TestSharedMeter(t *testing.T) {
 	clk := clock.NewFake(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
 	m := camera.NewMeter(clk, "sim", 5*time.Second)
 	spec := Spec{Source: "sim", Width: 64, Height: 48, FPS: 25, Sim: SimSpec{Quality: 50}, Meter: m}
-	for range 2 {
+	for i := range 3 {
 		src, err := Open(context.Background(), spec, clk, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -117,9 +118,12 @@ func TestSharedMeter(t *testing.T) {
 		if _, err := src.Next(context.Background()); err != nil {
 			t.Fatal(err)
 		}
+		if i == 1 {
+			m.Lost(errors.New("the capture component failed"), false)
+		}
 		src.Close()
 	}
-	if h := m.Health(); h.Frames != 2 || h.Reconnects != 1 {
-		t.Fatalf("health %+v: want 2 frames and 1 reconnect", h)
+	if h := m.Health(); h.Frames != 3 || h.Reconnects != 1 {
+		t.Fatalf("health %+v: want 3 frames and 1 reconnect", h)
 	}
 }
