@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -42,39 +40,10 @@ func TestMain(m *testing.M) {
 
 type message struct{ topic, payload string }
 
-// subscribe runs mosquitto_sub and streams what it prints.
+// subscribe runs mosquitto_sub on filter and streams what it prints.
 func subscribe(t *testing.T, b *testbroker.Broker, filter string) <-chan message {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto_sub")
-	if err != nil {
-		t.Fatal("mosquitto_sub is not installed: run 'make test' (installs mosquitto-clients as root)")
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin, "-h", b.Host, "-p", fmt.Sprint(b.Port), "-t", filter, "-v", "-q", "1")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ch := make(chan message, 256)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer close(ch)
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			topic, payload, _ := strings.Cut(sc.Text(), " ")
-			ch <- message{topic, payload}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		_ = cmd.Wait()
-	})
-	return ch
+	return subscribeWith(t, b, "-t", filter, "-q", "1")
 }
 
 // expect reads messages until one on topic satisfies ok, or fails after d.
