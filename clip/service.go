@@ -430,7 +430,16 @@ func (s *Service) prepare(ctx context.Context, a StartArgs) (Manifest, error) {
 		window = DefaultWindow
 	}
 	if sc, err := s.readSidecar(a.ID); err == nil {
-		if fi, err := os.Stat(s.filePath(a.ID)); err == nil && fi.Size() == sc.Manifest.Size {
+		fi, err := os.Stat(s.filePath(a.ID))
+		if err != nil || fi.Size() != sc.Manifest.Size {
+			// The file is gone or damaged: it is exported again below,
+			// with a new hold; release the old one so it cannot outlive
+			// the transfer.
+			if sc.HoldID != "" {
+				s.src.Release(sc.HoldID)
+			}
+		}
+		if err == nil && fi.Size() == sc.Manifest.Size {
 			m := sc.Manifest
 			m.Window = window
 			if m.ChunkSize == chunk {
