@@ -12,9 +12,11 @@ import (
 	"github.com/outpost-cctv/outpost/hal/camera"
 	camopen "github.com/outpost-cctv/outpost/hal/camera/open"
 	"github.com/outpost-cctv/outpost/hal/modem"
+	modemat "github.com/outpost-cctv/outpost/hal/modem/at"
 	modemsim "github.com/outpost-cctv/outpost/hal/modem/sim"
 	"github.com/outpost-cctv/outpost/hal/power"
 	powersim "github.com/outpost-cctv/outpost/hal/power/sim"
+	"github.com/outpost-cctv/outpost/hal/power/vedirect"
 	"github.com/outpost-cctv/outpost/internal/clock"
 	"github.com/outpost-cctv/outpost/internal/version"
 	"github.com/outpost-cctv/outpost/uplink"
@@ -46,11 +48,11 @@ func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error
 	boot := clk.Now()
 	topics := wire.Topics{Prefix: cfg.Uplink.TopicPrefix, Unit: cfg.Unit.ID}
 
-	pw, err := newPower(cfg, clk)
+	pw, err := newPower(cfg, clk, log)
 	if err != nil {
 		return nil, err
 	}
-	md, err := newModem(cfg, clk)
+	md, err := newModem(cfg, clk, log)
 	if err != nil {
 		return nil, err
 	}
@@ -155,16 +157,29 @@ func openCamera(cfg config.Config, clk clock.Clock, log *slog.Logger) func(ctx c
 	return func(ctx context.Context) (camera.Source, error) { return camopen.Open(ctx, spec, clk, log) }
 }
 
-func newPower(cfg config.Config, clk clock.Clock) (power.Sensor, error) {
-	if cfg.Power.Source != "sim" {
+// newPower builds the power sensor; it opens no device: a VE.Direct port is
+// opened for each reading.
+func newPower(cfg config.Config, clk clock.Clock, log *slog.Logger) (power.Sensor, error) {
+	switch cfg.Power.Source {
+	case "sim":
+	case "vedirect":
+		return vedirect.Open(cfg.Power.VEDirect.Port, cfg.Power.VEDirect.Timeout.D(), clk, log), nil
+	default:
 		return nil, fmt.Errorf("power: source %q is not supported", cfg.Power.Source)
 	}
 	s := cfg.Power.Sim
 	return powersim.New(powersim.Config{CapacityWh: s.CapacityWh, PanelPeakW: s.PanelPeakW, LoadW: s.LoadW, InitialSOC: s.InitialSOC, TimeScale: s.TimeScale}, clk)
 }
 
-func newModem(cfg config.Config, clk clock.Clock) (modem.Modem, error) {
-	if cfg.Modem.Source != "sim" {
+// newModem builds the modem; it opens no device: an AT port is opened for
+// each reading.
+func newModem(cfg config.Config, clk clock.Clock, log *slog.Logger) (modem.Modem, error) {
+	switch cfg.Modem.Source {
+	case "sim":
+	case "at":
+		a := cfg.Modem.AT
+		return modemat.Open(a.Port, a.Flavor, a.Timeout.D(), clk, log)
+	default:
 		return nil, fmt.Errorf("modem: source %q is not supported", cfg.Modem.Source)
 	}
 	s := cfg.Modem.Sim

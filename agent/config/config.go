@@ -160,8 +160,18 @@ type Stream struct {
 
 // Power selects the power sensor.
 type Power struct {
-	Source string   `yaml:"source"` // "sim"
-	Sim    PowerSim `yaml:"sim"`
+	Source   string        `yaml:"source"` // "sim" or "vedirect"
+	Sim      PowerSim      `yaml:"sim"`
+	VEDirect PowerVEDirect `yaml:"vedirect"`
+}
+
+// PowerVEDirect is a Victron charge controller or battery monitor on a
+// VE.Direct serial port.
+type PowerVEDirect struct {
+	// Port is the serial device, e.g. /dev/ttyUSB0.
+	Port string `yaml:"port"`
+	// Timeout is how long a reading waits for a valid block (1s-30s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // PowerSim tunes the simulated battery and solar panel.
@@ -175,8 +185,20 @@ type PowerSim struct {
 
 // Modem selects the cellular modem.
 type Modem struct {
-	Source string   `yaml:"source"` // "sim"
+	Source string   `yaml:"source"` // "sim" or "at"
 	Sim    ModemSim `yaml:"sim"`
+	AT     ModemAT  `yaml:"at"`
+}
+
+// ModemAT is a modem read through AT commands on its serial command port.
+type ModemAT struct {
+	// Port is the modem's AT command port, e.g. /dev/ttyUSB2.
+	Port string `yaml:"port"`
+	// Flavor is "quectel" (AT+QENG: RSRP, RSRQ and SINR) or "generic"
+	// (AT+CESQ: RSRP and RSRQ).
+	Flavor string `yaml:"flavor"`
+	// Timeout is how long one command may take (1s-30s).
+	Timeout Duration `yaml:"timeout"`
 }
 
 // ModemSim tunes the simulated modem.
@@ -230,8 +252,10 @@ func Default() Config {
 			Storage: Stream{Interval: Duration(5 * time.Minute), MaxInterval: Duration(time.Hour)},
 			Link:    Stream{Interval: Duration(5 * time.Minute), MaxInterval: Duration(time.Hour)},
 		},
-		Power:           Power{Source: "sim", Sim: PowerSim{CapacityWh: 1200, PanelPeakW: 100, LoadW: 8, InitialSOC: 80, TimeScale: 1}},
-		Modem:           Modem{Source: "sim", Sim: ModemSim{RSRPdBm: -95, DropoutEvery: Duration(2 * time.Hour), DropoutDuration: Duration(30 * time.Second)}},
+		Power: Power{Source: "sim", Sim: PowerSim{CapacityWh: 1200, PanelPeakW: 100, LoadW: 8, InitialSOC: 80, TimeScale: 1},
+			VEDirect: PowerVEDirect{Port: "/dev/ttyUSB0", Timeout: Duration(3 * time.Second)}},
+		Modem: Modem{Source: "sim", Sim: ModemSim{RSRPdBm: -95, DropoutEvery: Duration(2 * time.Hour), DropoutDuration: Duration(30 * time.Second)},
+			AT: ModemAT{Port: "/dev/ttyUSB2", Flavor: "quectel", Timeout: Duration(3 * time.Second)}},
 		ShutdownTimeout: Duration(5 * time.Second),
 	}
 }
@@ -367,8 +391,15 @@ func (c *Config) Validate() error {
 			v.add(p+".max_interval", "%s is below %s.interval (%s)", s.MaxInterval, p, s.Interval)
 		}
 	}
-	if c.Power.Source != "sim" {
-		v.add("power.source", "%q is not supported: use sim", c.Power.Source)
+	switch c.Power.Source {
+	case "sim":
+	case "vedirect":
+		if !strings.HasPrefix(c.Power.VEDirect.Port, "/") {
+			v.add("power.vedirect.port", "%q is not a device path: give the serial port, e.g. /dev/ttyUSB0", c.Power.VEDirect.Port)
+		}
+		v.between("power.vedirect.timeout", c.Power.VEDirect.Timeout, Duration(time.Second), Duration(30*time.Second))
+	default:
+		v.add("power.source", "%q is not supported: use sim or vedirect", c.Power.Source)
 	}
 	ps := c.Power.Sim
 	if ps.CapacityWh <= 0 {
@@ -386,8 +417,18 @@ func (c *Config) Validate() error {
 	if ps.TimeScale < 1 || ps.TimeScale > 10000 {
 		v.add("power.sim.time_scale", "%g is outside 1-10000", ps.TimeScale)
 	}
-	if c.Modem.Source != "sim" {
-		v.add("modem.source", "%q is not supported: use sim", c.Modem.Source)
+	switch c.Modem.Source {
+	case "sim":
+	case "at":
+		if !strings.HasPrefix(c.Modem.AT.Port, "/") {
+			v.add("modem.at.port", "%q is not a device path: give the modem's AT command port, e.g. /dev/ttyUSB2", c.Modem.AT.Port)
+		}
+		if f := c.Modem.AT.Flavor; f != "quectel" && f != "generic" {
+			v.add("modem.at.flavor", "%q is not known: use quectel or generic", f)
+		}
+		v.between("modem.at.timeout", c.Modem.AT.Timeout, Duration(time.Second), Duration(30*time.Second))
+	default:
+		v.add("modem.source", "%q is not supported: use sim or at", c.Modem.Source)
 	}
 	if ms := c.Modem.Sim; ms.RSRPdBm < -140 || ms.RSRPdBm > -44 {
 		v.add("modem.sim.rsrp_dbm", "%g is outside -140..-44", ms.RSRPdBm)
