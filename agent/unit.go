@@ -65,7 +65,6 @@ func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error
 		return nil, err
 	}
 	u.Recorder = recorder
-	capture := NewCapture(log, openCamera(cfg, clk, log), u.Latest, recorder)
 	// The uplink and telemetry. The configuration the unit runs is
 	// reported (secrets redacted) on config/reported and identified by its
 	// hash in the status.
@@ -113,6 +112,11 @@ func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error
 	HandleUnitCommands(session, telemetry, boot)
 	transfers := newTransfers(log, cfg, session, recorder, u.Latest, clk)
 	handleEvents(session, recorder, clk.Now)
+	detector, err := newMotion(log, clk, session, topics, recorder)
+	if err != nil {
+		return nil, err
+	}
+	capture := NewCapture(log, openCamera(cfg, clk, log), u.Latest, recorder, detector)
 	for _, c := range []struct {
 		c    Component
 		deps []string
@@ -122,6 +126,7 @@ func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error
 		{capture, nil},
 		{telemetry, []string{"uplink"}},
 		{transfers, []string{"uplink", "recorder"}},
+		{detector, nil},
 	} {
 		if err := u.sup.Add(c.c, c.deps...); err != nil {
 			return nil, err
