@@ -11,7 +11,7 @@ LDFLAGS   := -s -w -X $(PKG).Version=$(VERSION) -X $(PKG).Commit=$(COMMIT) -X $(
 BUILD     := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)"
 BINARIES  := outpost outpostctl
 
-.PHONY: all build demo test deps fmt-check vet cross bench clean
+.PHONY: all build demo test deps fmt-check vet cross repro bench clean
 
 all: build
 
@@ -47,6 +47,20 @@ cross:
 		done; \
 		printf '%-28s %10s bytes\n' "outpost-$$name" "$$(stat -c %s bin/cross/outpost-$$name)"; \
 	done
+
+# Two builds of the unit binary for arm64, each with an empty build cache,
+# must be byte-identical: what runs on a unit can be rebuilt and checked.
+repro:
+	@d=$$(mktemp -d); \
+	for i in 1 2; do \
+		GOCACHE=$$d/cache$$i GOOS=linux GOARCH=arm64 $(BUILD) -o $$d/outpost-$$i ./cmd/outpost || exit 1; \
+	done; \
+	if cmp -s $$d/outpost-1 $$d/outpost-2; then \
+		echo "reproducible: two clean builds of outpost for linux/arm64 are identical (sha256 $$(sha256sum < $$d/outpost-1 | cut -c1-16)...)"; \
+		chmod -R u+w $$d; rm -rf $$d; \
+	else \
+		echo "NOT reproducible: $$d/outpost-1 and $$d/outpost-2 differ"; exit 1; \
+	fi
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

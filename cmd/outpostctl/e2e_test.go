@@ -174,7 +174,7 @@ func TestClipPull(t *testing.T) {
 }
 
 // checkClip checks a pulled clip with ffprobe: MJPEG, as many frames as
-// the unit exported, and lasting the range asked for. The simulated camera
+// the unit exported, and lasting about the range asked for. The simulated camera
 // skips frames when the machine is too busy to take them at 25 fps (a test
 // run with -race on two cores can be), so the count is checked against the
 // unit's own count, and against the full rate only loosely.
@@ -185,7 +185,10 @@ func checkClip(t *testing.T, out string, rep pullReport, span time.Duration) {
 	if codec != "mjpeg" || frames != rep.Manifest.Frames || frames < full*8/10 || frames > full+1 {
 		t.Errorf("ffprobe: %d frames of %s; the unit exported %d; want about %d", frames, codec, rep.Manifest.Frames, full)
 	}
-	if d := secs - span.Seconds(); d < -0.25 || d > 0.1 {
+	// On a machine too busy to keep up, the first or last fraction of a
+	// second of the range may not have been recorded; the clip must still
+	// cover most of it and never more.
+	if secs < span.Seconds()*0.75 || secs > span.Seconds()+0.1 {
 		t.Errorf("ffprobe: the clip lasts %.3f s, want %.1f s", secs, span.Seconds())
 	}
 }
