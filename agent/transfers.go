@@ -29,7 +29,8 @@ const snapshotWidth = 640
 // control room, answering transfer.start.
 func newTransfers(log *slog.Logger, cfg config.Config, session *uplink.Session, rec *footage.Recorder, latest *Latest, clk clock.Clock) *clip.Service {
 	base := cfg.Uplink.TopicPrefix + "/" + cfg.Unit.ID + "/"
-	svc := clip.NewService(log, session, session, footageSource{rec: rec, latest: latest}, clip.ServiceOptions{
+	src := footageSource{rec: rec, latest: latest, preRoll: cfg.Recording.PreRoll.D(), postRoll: cfg.Recording.PostRoll.D()}
+	svc := clip.NewService(log, session, session, src, clip.ServiceOptions{
 		Dir: filepath.Join(cfg.DataDir, "transfers"), Base: base, Clock: clk, HoldUntilConfirmed: true,
 	})
 	session.Handle("transfer.start", func(ctx context.Context, req uplink.Request) (any, error) {
@@ -50,8 +51,34 @@ func newTransfers(log *slog.Logger, cfg config.Config, session *uplink.Session, 
 // footageSource gives the transfer service clips, snapshots and holds from
 // the footage store, and the live picture from the capture path.
 type footageSource struct {
-	rec    *footage.Recorder
-	latest *Latest
+	rec               *footage.Recorder
+	latest            *Latest
+	preRoll, postRoll time.Duration
+}
+
+// EventRange finds a recorded event by sequence number; its clip runs
+// from the pre-roll before it to the post-roll after it.
+func (s footageSource) EventRange(ctx context.Context, seq uint64) (time.Time, time.Time, error) {
+	st, err := s.store()
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	var at time.Time
+	errFound := errors.New("found")
+	err = st.Events(ctx, time.Unix(0, 0), time.Now().Add(24*time.Hour*365), func(e footage.Event) error {
+		if e.Seq == seq {
+			at = e.Time
+			return errFound
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFound) {
+		return time.Time{}, time.Time{}, err
+	}
+	if at.IsZero() {
+		return time.Time{}, time.Time{}, fmt.Errorf("%w: no event %d", footage.ErrNoFootage, seq)
+	}
+	return at.Add(-s.preRoll), at.Add(s.postRoll), nil
 }
 
 // store is the open footage store, or an error a person can act on.

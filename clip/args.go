@@ -19,9 +19,12 @@ type StartArgs struct {
 	// so that running it again resumes it.
 	ID   string `json:"id"`
 	Kind string `json:"kind"`
-	// From and To bound a clip.
-	From time.Time `json:"from,omitzero"`
-	To   time.Time `json:"to,omitzero"`
+	// From and To bound a clip; or Event names a recorded event (its
+	// sequence number in events.list) whose pre-roll to post-roll the unit
+	// sends.
+	From  time.Time `json:"from,omitzero"`
+	To    time.Time `json:"to,omitzero"`
+	Event uint64    `json:"event,omitempty"`
 	// At picks a snapshot's frame; zero means the latest frame.
 	At time.Time `json:"at,omitzero"`
 	// Full asks for the snapshot at full size rather than a reduced one.
@@ -47,8 +50,14 @@ func (a StartArgs) Validate() error {
 	}
 	switch a.Kind {
 	case KindClip:
+		if a.Event != 0 {
+			if !a.From.IsZero() || !a.To.IsZero() {
+				return fmt.Errorf("give a clip's event or its from and to, not both")
+			}
+			break
+		}
 		if a.From.IsZero() || a.To.IsZero() {
-			return fmt.Errorf("a clip needs from and to")
+			return fmt.Errorf("a clip needs from and to, or an event")
 		}
 		if !a.To.After(a.From) {
 			return fmt.Errorf("to (%s) is not after from (%s)", a.To.Format(time.RFC3339), a.From.Format(time.RFC3339))
@@ -73,6 +82,6 @@ func (a StartArgs) Validate() error {
 // same unit finds its earlier, interrupted transfer.
 func TransferID(unit string, a StartArgs) string {
 	h := sha256.New()
-	fmt.Fprintf(h, "%s|%s|%d|%d|%d|%t", unit, a.Kind, a.From.UnixNano(), a.To.UnixNano(), a.At.UnixNano(), a.Full)
+	fmt.Fprintf(h, "%s|%s|%d|%d|%d|%t|%d", unit, a.Kind, a.From.UnixNano(), a.To.UnixNano(), a.At.UnixNano(), a.Full, a.Event)
 	return a.Kind + "-" + hex.EncodeToString(h.Sum(nil))[:24]
 }

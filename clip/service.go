@@ -32,6 +32,9 @@ type Source interface {
 	// hold's id.
 	Hold(from, to time.Time, reason string) (id string, err error)
 	Release(id string) error
+	// EventRange is the range of footage kept around a recorded event:
+	// from its pre-roll to its post-roll.
+	EventRange(ctx context.Context, seq uint64) (from, to time.Time, err error)
 	// IsNoFootage reports whether err means the range holds no footage.
 	IsNoFootage(err error) bool
 }
@@ -450,6 +453,16 @@ func (s *Service) prepare(ctx context.Context, a StartArgs) (Manifest, error) {
 		}
 	}
 
+	if a.Kind == KindClip && a.Event != 0 {
+		from, to, err := s.src.EventRange(ctx, a.Event)
+		if err != nil {
+			if s.src.IsNoFootage(err) {
+				return Manifest{}, &Error{Code: "not_found", Message: fmt.Sprintf("no event %d in the footage kept (see events.list)", a.Event)}
+			}
+			return Manifest{}, &Error{Code: "internal", Message: fmt.Sprintf("finding event %d: %v", a.Event, err)}
+		}
+		a.From, a.To = from, to
+	}
 	m := Manifest{ID: a.ID, Kind: a.Kind, ChunkSize: chunk, Window: window, From: a.From.UTC(), To: a.To.UTC()}
 	tmp := s.filePath(a.ID) + ".tmp"
 	f, err := os.Create(tmp)

@@ -415,3 +415,49 @@ func TestMotionEvents(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// TestClipPullEvent: a manual trigger is recorded as an event; its clip
+// runs from the pre-roll before it to the post-roll after it.
+func TestClipPullEvent(t *testing.T) {
+	b := testbroker.Start(t, testbroker.Options{})
+	cfg := filepath.Join(t.TempDir(), "unit.yaml")
+	os.WriteFile(cfg, []byte("unit:\n  id: cam-7\ncamera:\n  width: 320\n  height: 240\n  sim:\n    motion_every: 0s\nrecording:\n  pre_roll: 2s\n  post_roll: 2s\n"), 0o644)
+	unit(t, b, "cam-7", "--config", cfg)
+	waitOnline(t, b, "cam-7")
+	waitRecorded(time.Now().Add(2 * time.Second)) // a pre-roll's worth of footage
+	if _, stderr, code := ctl(t, b, "trigger", "cam-7"); code != 0 {
+		t.Fatalf("trigger: exit %d: %s", code, stderr)
+	}
+	var seq uint64
+	var at time.Time
+	deadline := time.Now().Add(15 * time.Second)
+	for seq == 0 {
+		stdout, _, _ := ctl(t, b, "events", "cam-7", "--json")
+		var evs []struct {
+			Seq  uint64    `json:"seq"`
+			Time time.Time `json:"time"`
+		}
+		if json.Unmarshal([]byte(stdout), &evs) == nil && len(evs) == 1 {
+			seq, at = evs[0].Seq, evs[0].Time
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the trigger was never listed: %s", stdout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	waitRecorded(at.Add(2 * time.Second)) // the post-roll
+	out := filepath.Join(t.TempDir(), "e.mp4")
+	stdout, stderr, code := ctl(t, b, "clip", "pull", "cam-7", "--event", strconv.FormatUint(seq, 10), "-o", out, "--json")
+	if code != 0 {
+		t.Fatalf("clip pull --event: exit %d\n%s", code, stderr)
+	}
+	var rep pullReport
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	checkClip(t, out, rep, 4*time.Second)
+	if _, stderr, code := ctl(t, b, "clip", "pull", "cam-7", "--event", "999999", "-o", out+".x"); code != 3 {
+		t.Errorf("unknown event: exit %d, want 3: %s", code, stderr)
+	}
+}

@@ -222,11 +222,9 @@ func eventsCmd(ctx context.Context, g *globals, args []string) int {
 		return ExitOK
 	}
 	tw := tabwriter.NewWriter(g.env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tKIND\tPULL THE CLIP WITH")
+	fmt.Fprintln(tw, "EVENT\tTIME\tKIND\tPULL ITS CLIP WITH")
 	for _, e := range evs {
-		t := e.Time.Local()
-		fmt.Fprintf(tw, "%s\t%s\toutpostctl clip pull %s --from %q --to %q -o event-%d.mp4\n", t.Format("2006-01-02 15:04:05"), e.Kind,
-			pos[0], t.Add(-10*time.Second).Format("2006-01-02 15:04:05"), t.Add(20*time.Second).Format("2006-01-02 15:04:05"), e.Seq)
+		fmt.Fprintf(tw, "%d\t%s\t%s\toutpostctl clip pull %s --event %d -o event-%d.mp4\n", e.Seq, e.Time.Local().Format("2006-01-02 15:04:05"), e.Kind, pos[0], e.Seq, e.Seq)
 	}
 	tw.Flush()
 	return ExitOK
@@ -277,6 +275,7 @@ func clipCmd(ctx context.Context, g *globals, args []string) int {
 	from := fs.String("from", "", "start of the clip")
 	to := fs.String("to", "", "end of the clip")
 	last := fs.Duration("last", 0, "the last D of footage, e.g. 2m")
+	event := fs.Uint64("event", 0, "the clip of a recorded event (its number in 'outpostctl events --json': seq), pre-roll to post-roll")
 	chunk := fs.Int("chunk-size", clip.DefaultChunkSize, "bytes per chunk")
 	window := fs.Int("window", clip.DefaultWindow, "chunks in flight")
 	quiet := fs.Bool("quiet", false, "no progress bar")
@@ -285,12 +284,24 @@ func clipCmd(ctx context.Context, g *globals, args []string) int {
 	if ok && *out == "" && *uploadURL != "" {
 		*out = "-"
 	}
-	if !ok || len(pos) != 1 || *out == "" || (*last == 0) == (*from == "" && *to == "") {
-		fmt.Fprintln(g.env.Stderr, "usage: outpostctl clip pull UNIT (--from T --to T | --last 2m) (-o FILE.mp4 | --upload-url URL)")
+	ranges := 0
+	if *last != 0 {
+		ranges++
+	}
+	if *from != "" || *to != "" {
+		ranges++
+	}
+	if *event != 0 {
+		ranges++
+	}
+	if !ok || len(pos) != 1 || *out == "" || ranges != 1 {
+		fmt.Fprintln(g.env.Stderr, "usage: outpostctl clip pull UNIT (--from T --to T | --last 2m | --event N) (-o FILE.mp4 | --upload-url URL)")
 		return ExitUsage
 	}
 	a := clip.StartArgs{Kind: clip.KindClip, ChunkSize: *chunk, Window: *window, UploadURL: *uploadURL}
-	if *last > 0 {
+	if *event != 0 {
+		a.Event = *event
+	} else if *last > 0 {
 		// Whole seconds, so that running the same command again a moment
 		// later is a different range only when it should be.
 		now := time.Now().Truncate(time.Second)
