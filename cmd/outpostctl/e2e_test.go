@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/outpost-cctv/outpost/clip"
 	"github.com/outpost-cctv/outpost/internal/faultproxy"
 	"github.com/outpost-cctv/outpost/internal/testbroker"
 )
@@ -459,5 +460,76 @@ func TestClipPullEvent(t *testing.T) {
 	checkClip(t, out, rep, 4*time.Second)
 	if _, stderr, code := ctl(t, b, "clip", "pull", "cam-7", "--event", "999999", "-o", out+".x"); code != 3 {
 		t.Errorf("unknown event: exit %d, want 3: %s", code, stderr)
+	}
+}
+
+// TestCorruptChunkCaughtAndResent injects a damaged copy of a chunk into
+// the transfer's chunk topic while a pull runs (as a faulty relay would):
+// the receiver rejects it by its CRC, asks for it again, and the file
+// still verifies.
+func TestCorruptChunkCaughtAndResent(t *testing.T) {
+	b := testbroker.Start(t, testbroker.Options{})
+	link, err := faultproxy.Start(b.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer link.Close()
+	cfg := filepath.Join(t.TempDir(), "unit.yaml")
+	os.WriteFile(cfg, []byte("unit:\n  id: cam-8\ncamera:\n  width: 640\n  height: 360\n"), 0o644)
+	unit(t, b.Via(link.Addr()), "cam-8", "--config", cfg)
+	waitOnline(t, b, "cam-8")
+	from := time.Now().UTC().Truncate(time.Second).Add(time.Second)
+	to := from.Add(2 * time.Second)
+	waitRecorded(to)
+	link.SetBandwidth(256 << 10) // a few seconds of transfer to inject into
+
+	out := filepath.Join(t.TempDir(), "c.mp4")
+	type result struct {
+		stdout, stderr string
+		code           int
+	}
+	done := make(chan result, 1)
+	go func() {
+		o, e, c := ctl(t, b, "clip", "pull", "cam-8", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "-o", out, "--chunk-size", "16384", "--json")
+		done <- result{o, e, c}
+	}()
+	// Once the manifest is known and a few chunks are in, publish a
+	// damaged copy of the last chunk (not yet sent: the window is far
+	// behind it).
+	deadline := time.Now().Add(30 * time.Second)
+	var m clip.Manifest
+	for received(out) < 3 {
+		if time.Now().After(deadline) {
+			t.Fatal("the pull never started")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	raw, err := os.ReadFile(out + ".part.json")
+	if err != nil || json.Unmarshal(raw, &m) != nil {
+		t.Fatalf("part manifest: %v", err)
+	}
+	bad := clip.EncodeChunk(nil, m.Chunks-1, m.Chunks, make([]byte, 100))
+	bad[len(bad)-1] ^= 0xFF // CRC no longer matches
+	frame := filepath.Join(t.TempDir(), "bad.bin")
+	os.WriteFile(frame, bad, 0o644)
+	if o, err := exec.Command("mosquitto_pub", "-h", b.Host, "-p", strconv.Itoa(b.Port), "-t", "outpost/cam-8/xfer/"+m.ID+"/chunk", "-f", frame).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub: %v: %s", err, o)
+	}
+	r := <-done
+	if r.code != 0 {
+		t.Fatalf("clip pull: exit %d\n%s", r.code, r.stderr)
+	}
+	var rep struct {
+		pullReport
+		Corrupt int `json:"corrupt"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Corrupt != 1 {
+		t.Errorf("%d corrupt chunks detected, want the 1 injected", rep.Corrupt)
+	}
+	if got := sha256File(t, out); got != rep.Manifest.SHA256 {
+		t.Fatalf("file SHA-256 %s, manifest %s", got, rep.Manifest.SHA256)
 	}
 }
