@@ -292,18 +292,27 @@ func TestOfflineAndUnknownUnits(t *testing.T) {
 	}
 }
 
-// TestClipPullThroughBadLink puts a cellular-like link between the unit and
-// the broker (latency, a bandwidth cap, a connection drop every few
-// seconds): the pull completes and verifies.
-func TestClipPullThroughBadLink(t *testing.T) {
+// unitBehindLink starts a broker and a unit that reaches it through a
+// fault-injecting proxy, as through a cellular link; the control room
+// (outpostctl) talks to the broker directly.
+func unitBehindLink(t *testing.T, id string, extra ...string) (*testbroker.Broker, *faultproxy.Proxy) {
+	t.Helper()
 	b := testbroker.Start(t, testbroker.Options{})
 	link, err := faultproxy.Start(b.Addr())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer link.Close()
-	unit(t, b.Via(link.Addr()), "cam-4")
-	waitOnline(t, b, "cam-4")
+	t.Cleanup(func() { link.Close() })
+	unit(t, b.Via(link.Addr()), id, extra...)
+	waitOnline(t, b, id)
+	return b, link
+}
+
+// TestClipPullThroughBadLink puts a cellular-like link between the unit and
+// the broker (latency, a bandwidth cap, a connection drop every few
+// seconds): the pull completes and verifies.
+func TestClipPullThroughBadLink(t *testing.T) {
+	b, link := unitBehindLink(t, "cam-4")
 	from := time.Now().UTC().Truncate(time.Second).Add(time.Second)
 	to := from.Add(2 * time.Second)
 	waitRecorded(to)
@@ -468,16 +477,9 @@ func TestClipPullEvent(t *testing.T) {
 // the receiver rejects it by its CRC, asks for it again, and the file
 // still verifies.
 func TestCorruptChunkCaughtAndResent(t *testing.T) {
-	b := testbroker.Start(t, testbroker.Options{})
-	link, err := faultproxy.Start(b.Addr())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer link.Close()
 	cfg := filepath.Join(t.TempDir(), "unit.yaml")
 	os.WriteFile(cfg, []byte("unit:\n  id: cam-8\ncamera:\n  width: 640\n  height: 360\n"), 0o644)
-	unit(t, b.Via(link.Addr()), "cam-8", "--config", cfg)
-	waitOnline(t, b, "cam-8")
+	b, link := unitBehindLink(t, "cam-8", "--config", cfg)
 	from := time.Now().UTC().Truncate(time.Second).Add(time.Second)
 	to := from.Add(2 * time.Second)
 	waitRecorded(to)

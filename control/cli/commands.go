@@ -176,6 +176,22 @@ func triggerCmd(ctx context.Context, g *globals, args []string) int {
 		fmt.Fprintln(g.env.Stderr, "usage: outpostctl trigger UNIT [--kind manual]")
 		return ExitUsage
 	}
+	return g.withClient(ctx, func(ctx context.Context, c *control.Client) int {
+		var res struct {
+			Kind string    `json:"kind"`
+			At   time.Time `json:"at"`
+		}
+		if err := c.Call(ctx, pos[0], "trigger", map[string]string{"kind": *kind}, &res); err != nil {
+			return g.fail(err)
+		}
+		fmt.Fprintf(g.env.Stdout, "%s: %s event at %s\n", pos[0], res.Kind, res.At.Local().Format("2006-01-02 15:04:05"))
+		return ExitOK
+	})
+}
+
+// withClient connects, runs fn with a context bounded by --timeout, and
+// disconnects.
+func (g *globals) withClient(ctx context.Context, fn func(context.Context, *control.Client) int) int {
 	c, code := g.dial(ctx)
 	if c == nil {
 		return code
@@ -183,15 +199,7 @@ func triggerCmd(ctx context.Context, g *globals, args []string) int {
 	defer c.Close()
 	cctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
-	var res struct {
-		Kind string    `json:"kind"`
-		At   time.Time `json:"at"`
-	}
-	if err := c.Call(cctx, pos[0], "trigger", map[string]string{"kind": *kind}, &res); err != nil {
-		return g.fail(err)
-	}
-	fmt.Fprintf(g.env.Stdout, "%s: %s event at %s\n", pos[0], res.Kind, res.At.Local().Format("2006-01-02 15:04:05"))
-	return ExitOK
+	return fn(cctx, c)
 }
 
 func eventsCmd(ctx context.Context, g *globals, args []string) int {
@@ -202,17 +210,16 @@ func eventsCmd(ctx context.Context, g *globals, args []string) int {
 		fmt.Fprintln(g.env.Stderr, "usage: outpostctl events UNIT [--since 24h] [--json]")
 		return ExitUsage
 	}
-	c, code := g.dial(ctx)
-	if c == nil {
+	var evs []control.RecordedEvent
+	if code := g.withClient(ctx, func(ctx context.Context, c *control.Client) int {
+		now := time.Now()
+		var err error
+		if evs, err = c.Events(ctx, pos[0], now.Add(-*since), now); err != nil {
+			return g.fail(err)
+		}
+		return ExitOK
+	}); code != ExitOK {
 		return code
-	}
-	defer c.Close()
-	cctx, cancel := context.WithTimeout(ctx, g.timeout)
-	defer cancel()
-	now := time.Now()
-	evs, err := c.Events(cctx, pos[0], now.Add(-*since), now)
-	if err != nil {
-		return g.fail(err)
 	}
 	if g.json {
 		return g.printJSON(evs)
