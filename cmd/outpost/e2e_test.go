@@ -78,7 +78,14 @@ func expect(t *testing.T, ch <-chan message, d time.Duration, topic string, ok f
 
 func startDemo(t *testing.T, args ...string) (*exec.Cmd, *strings.Builder) {
 	t.Helper()
-	cmd := exec.Command(outpostBin, append([]string{"demo", "--data", t.TempDir()}, args...)...)
+	return startOutpost(t, append([]string{"demo", "--data", t.TempDir()}, args...)...)
+}
+
+// startOutpost runs the outpost binary with args until it exits or the
+// test ends, collecting what it prints.
+func startOutpost(t *testing.T, args ...string) (*exec.Cmd, *strings.Builder) {
+	t.Helper()
+	cmd := exec.Command(outpostBin, args...)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {

@@ -264,19 +264,7 @@ func TestAgentKilledWhileOffline(t *testing.T) {
 
 func startAgent(t *testing.T, data, broker, cfg string) (*exec.Cmd, *strings.Builder) {
 	t.Helper()
-	cmd := exec.Command(outpostBin, "demo", "--data", data, "--broker", broker, "--config", cfg)
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	return cmd, &out
+	return startOutpost(t, "demo", "--data", data, "--broker", broker, "--config", cfg)
 }
 
 // outboxBytes is the size of the unit's outbox segments.

@@ -149,6 +149,7 @@ type pullReport struct {
 	ResumedChunks  int `json:"resumed_chunks"`
 	ChunksReceived int `json:"chunks_received"`
 	Duplicates     int `json:"duplicates"`
+	Corrupt        int `json:"corrupt"`
 }
 
 func TestClipPull(t *testing.T) {
@@ -161,6 +162,14 @@ func TestClipPull(t *testing.T) {
 
 	out := filepath.Join(t.TempDir(), "c.mp4")
 	stdout, stderr, code := ctl(t, b, "clip", "pull", "cam-1", "--from", from.Format(time.RFC3339), "--to", to.Format(time.RFC3339), "-o", out, "--json")
+	rep := verifiedPull(t, out, stdout, stderr, code)
+	checkClip(t, out, rep, 5*time.Second)
+}
+
+// verifiedPull checks that a clip pull succeeded and that the file's
+// SHA-256 is the one in the unit's manifest, and returns its report.
+func verifiedPull(t *testing.T, out, stdout, stderr string, code int) pullReport {
+	t.Helper()
 	if code != 0 {
 		t.Fatalf("clip pull: exit %d\n%s", code, stderr)
 	}
@@ -171,7 +180,7 @@ func TestClipPull(t *testing.T) {
 	if got := sha256File(t, out); got != rep.Manifest.SHA256 {
 		t.Fatalf("file SHA-256 %s, manifest %s", got, rep.Manifest.SHA256)
 	}
-	checkClip(t, out, rep, 5*time.Second)
+	return rep
 }
 
 // checkClip checks a pulled clip with ffprobe: MJPEG, as many frames as
@@ -232,21 +241,12 @@ func TestClipPullResumesAfterKill(t *testing.T) {
 	had := received(out)
 
 	stdout, stderr, code := ctl(t, b, args[2:]...)
-	if code != 0 {
-		t.Fatalf("second pull: exit %d\n%s", code, stderr)
-	}
-	var rep pullReport
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("report: %v: %s", err, stdout)
-	}
+	rep := verifiedPull(t, out, stdout, stderr, code)
 	if rep.ResumedChunks < had || rep.ResumedChunks == 0 {
 		t.Errorf("resumed with %d chunks, %d were on disk", rep.ResumedChunks, had)
 	}
 	if rep.Duplicates > window {
 		t.Errorf("%d chunks re-sent after the resume, more than one window (%d)", rep.Duplicates, window)
-	}
-	if got := sha256File(t, out); got != rep.Manifest.SHA256 {
-		t.Fatalf("file SHA-256 %s, manifest %s", got, rep.Manifest.SHA256)
 	}
 	t.Logf("killed with %d of %d chunks; resumed with %d, %d duplicates", had, rep.Manifest.Chunks, rep.ResumedChunks, rep.Duplicates)
 }
@@ -339,16 +339,7 @@ func TestClipPullThroughBadLink(t *testing.T) {
 	}
 	r := <-done
 	stdout, stderr, code := r.stdout, r.stderr, r.code
-	if code != 0 {
-		t.Fatalf("clip pull: exit %d\n%s", code, stderr)
-	}
-	var rep pullReport
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("report: %v: %s", err, stdout)
-	}
-	if got := sha256File(t, out); got != rep.Manifest.SHA256 {
-		t.Fatalf("file SHA-256 %s, manifest %s", got, rep.Manifest.SHA256)
-	}
+	rep := verifiedPull(t, out, stdout, stderr, code)
 	checkClip(t, out, rep, 2*time.Second)
 	st := link.Stats()
 	t.Logf("link: %d connections dropped, %d bytes up; %d duplicates at the receiver", st.Dropped, st.BytesUp, rep.Duplicates)
@@ -459,13 +450,7 @@ func TestClipPullEvent(t *testing.T) {
 	waitRecorded(at.Add(2 * time.Second)) // the post-roll
 	out := filepath.Join(t.TempDir(), "e.mp4")
 	stdout, stderr, code := ctl(t, b, "clip", "pull", "cam-7", "--event", strconv.FormatUint(seq, 10), "-o", out, "--json")
-	if code != 0 {
-		t.Fatalf("clip pull --event: exit %d\n%s", code, stderr)
-	}
-	var rep pullReport
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := verifiedPull(t, out, stdout, stderr, code)
 	checkClip(t, out, rep, 4*time.Second)
 	if _, stderr, code := ctl(t, b, "clip", "pull", "cam-7", "--event", "999999", "-o", out+".x"); code != 3 {
 		t.Errorf("unknown event: exit %d, want 3: %s", code, stderr)
@@ -518,20 +503,8 @@ func TestCorruptChunkCaughtAndResent(t *testing.T) {
 		t.Fatalf("mosquitto_pub: %v: %s", err, o)
 	}
 	r := <-done
-	if r.code != 0 {
-		t.Fatalf("clip pull: exit %d\n%s", r.code, r.stderr)
-	}
-	var rep struct {
-		pullReport
-		Corrupt int `json:"corrupt"`
-	}
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := verifiedPull(t, out, r.stdout, r.stderr, r.code)
 	if rep.Corrupt != 1 {
 		t.Errorf("%d corrupt chunks detected, want the 1 injected", rep.Corrupt)
-	}
-	if got := sha256File(t, out); got != rep.Manifest.SHA256 {
-		t.Fatalf("file SHA-256 %s, manifest %s", got, rep.Manifest.SHA256)
 	}
 }
