@@ -389,10 +389,12 @@ func TestTriggerAndEvents(t *testing.T) {
 func TestMotionEvents(t *testing.T) {
 	b := testbroker.Start(t, testbroker.Options{})
 	cfg := filepath.Join(t.TempDir(), "unit.yaml")
-	os.WriteFile(cfg, []byte("unit:\n  id: cam-6\ncamera:\n  width: 640\n  height: 360\n  sim:\n    motion_every: 4s\n    motion_duration: 2s\n"), 0o644)
+	os.WriteFile(cfg, []byte("unit:\n  id: cam-6\ncamera:\n  width: 640\n  height: 360\n  sim:\n    motion_every: 6s\n    motion_duration: 2s\n"), 0o644)
 	unit(t, b, "cam-6", "--config", cfg)
 	waitOnline(t, b, "cam-6")
-	deadline := time.Now().Add(30 * time.Second)
+	// Crossings are 4 s apart, well above the detector's 2 s of quiet that
+	// ends an event, so each crossing is its own event.
+	deadline := time.Now().Add(40 * time.Second)
 	for {
 		stdout, stderr, code := ctl(t, b, "events", "cam-6", "--since", "1h", "--json")
 		if code != 0 {
@@ -411,7 +413,7 @@ func TestMotionEvents(t *testing.T) {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("fewer than two motion events after 30 s of a van crossing every 4 s: %s", stdout)
+			t.Fatalf("fewer than two motion events after 40 s of a van crossing every 6 s: %s", stdout)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
