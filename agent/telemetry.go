@@ -122,6 +122,7 @@ type Telemetry struct {
 	mu       sync.Mutex
 	operator string
 	started  bool
+	retime   *Streams // new timings, taken at the next tick
 }
 
 // stream is one telemetry stream's state.
@@ -248,19 +249,55 @@ func effective(s StreamTiming, p wire.DataPolicy) time.Duration {
 	return s.Interval
 }
 
+// Retime changes the streams' timing in place, from the next tick on: a
+// configuration change of telemetry intervals needs no restart.
+func (t *Telemetry) Retime(s Streams) {
+	t.mu.Lock()
+	t.retime = &s
+	t.mu.Unlock()
+}
+
+func (t *Telemetry) takeRetime(now time.Time) {
+	t.mu.Lock()
+	rt := t.retime
+	t.retime = nil
+	t.mu.Unlock()
+	if rt == nil {
+		return
+	}
+	byName := map[string]StreamTiming{
+		wire.StreamPower: rt.Power, wire.StreamSignal: rt.Signal, wire.StreamSystem: rt.System,
+		wire.StreamStorage: rt.Storage, wire.StreamLink: rt.Link,
+	}
+	for _, s := range t.streams {
+		if nt, ok := byName[s.name]; ok {
+			s.timing = nt
+			if at := now.Add(nt.Interval); at.Before(s.next) {
+				s.next = at
+			}
+		}
+	}
+}
+
+// tickSlack is how early a tick may come and still count as due.
+const tickSlack = 500 * time.Millisecond
+
 // tick samples the streams that are due and publishes what moved.
 func (t *Telemetry) tick(ctx context.Context, now time.Time, force bool) {
+	t.takeRetime(now)
 	policy := wire.PolicyNormal
 	if t.o.Policy != nil {
 		policy = t.o.Policy()
 	}
 	for _, s := range t.streams {
-		if !force && now.Before(s.next) {
+		if !force && now.Before(s.next.Add(-tickSlack)) {
 			continue
 		}
 		s.next = now.Add(effective(s.timing, policy))
 		smp := s.read(ctx, now)
-		if !force && s.last != nil && now.Sub(s.lastAt) < s.timing.MaxInterval && !moved(s.last, &smp, s.bands) {
+		// Ticks come a second apart, give or take the scheduler: half a
+		// tick of slack keeps a 1 s max interval from becoming 2 s.
+		if !force && s.last != nil && now.Sub(s.lastAt) < s.timing.MaxInterval-tickSlack && !moved(s.last, &smp, s.bands) {
 			continue
 		}
 		if t.send(ctx, uplink.PriorityTelemetry, t.topics.Telemetry(s.name), smp.payload) {

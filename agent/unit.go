@@ -31,12 +31,20 @@ type Unit struct {
 	sup    *Supervisor
 	Latest *Latest
 	// Recorder keeps the footage.
-	Recorder *footage.Recorder
+	Recorder  *footage.Recorder
+	session   *uplink.Session
+	telemetry *Telemetry
 }
 
 // NewUnit builds the components described by cfg. It opens no device and
 // touches no file: that happens when Run starts the components.
 func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error) {
+	return newUnit(cfg, log, clk, nil)
+}
+
+// newUnit is NewUnit for a unit whose configuration the control room may
+// change through rc (nil: it may not).
+func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (*Unit, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -86,11 +94,21 @@ func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error
 			}
 		},
 		ConfigReported: func() wire.ConfigReported {
+			if rc != nil {
+				return rc.reported()
+			}
 			return wire.ConfigReported{Header: wire.NewHeader(clk.Now()), Hash: cfgHash, Result: wire.ConfigApplied,
 				AppliedAt: boot.UTC().Truncate(time.Millisecond), Config: report}
 		},
 	})
-	stream := func(s config.Stream) StreamTiming { return StreamTiming{s.Interval.D(), s.MaxInterval.D()} }
+	u.session = session
+	if rc != nil {
+		if err := session.Subscribe(context.Background(), topics.ConfigDesired(), rc.onDesired); err != nil {
+			return nil, err
+		}
+		session.Handle("config.history", rc.history)
+		session.Handle("config.rollback", rc.rollback)
+	}
 	telemetry = NewTelemetry(log, session, TelemetryOptions{
 		Clock: clk, Topics: topics, Power: pw, Modem: md, Health: u.sup.Statuses,
 		Link: session.Link, Policy: session.DataPolicy, Boot: boot, Version: version.Version,
@@ -104,11 +122,9 @@ func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error
 				HeldBytes: st.HeldBytes, OldestFootage: st.Oldest, ProjectedRetentionDays: st.ProjectedRetentionDays,
 			}, true
 		},
-		Streams: Streams{
-			Power: stream(cfg.Telemetry.Power), Signal: stream(cfg.Telemetry.Signal), System: stream(cfg.Telemetry.System),
-			Storage: stream(cfg.Telemetry.Storage), Link: stream(cfg.Telemetry.Link),
-		},
+		Streams: streams(cfg.Telemetry),
 	})
+	u.telemetry = telemetry
 	HandleUnitCommands(session, telemetry, boot)
 	transfers := newTransfers(log, cfg, session, recorder, u.Latest, clk)
 	handleEvents(session, recorder, clk.Now)
@@ -133,6 +149,16 @@ func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error
 		}
 	}
 	return u, nil
+}
+
+func streams(t config.Telemetry) Streams {
+	st := func(s config.Stream) StreamTiming { return StreamTiming{s.Interval.D(), s.MaxInterval.D()} }
+	return Streams{Power: st(t.Power), Signal: st(t.Signal), System: st(t.System), Storage: st(t.Storage), Link: st(t.Link)}
+}
+
+// retime takes the telemetry timings of cfg in place.
+func (u *Unit) retime(cfg config.Config) {
+	u.telemetry.Retime(streams(cfg.Telemetry))
 }
 
 // Statuses reports every component's state.

@@ -333,6 +333,16 @@ func (c *commander) execute(ctx context.Context, j job) {
 	payload := c.reply(j.req.ID, r)
 	c.cache.finish(j.req.ID, payload, c.s.clk.Now())
 	c.publish(ctx, j.req.ID, payload)
+	if a, ok := result.(AfterReply); ok {
+		a.Replied()
+	}
+}
+
+// AfterReply is a handler's result that is told when its reply has been
+// published (or could not be): a command that restarts the unit's
+// components waits for it, so that its reply is not lost in the restart.
+type AfterReply interface {
+	Replied()
 }
 
 // call runs the handler, turning a panic into an error.

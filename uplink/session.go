@@ -135,7 +135,8 @@ type Session struct {
 	obErr      error
 	cmds       *commander // set while Run runs
 	running    bool
-	reported   string // hash of the config/reported last published
+	reported   string // key of the config/reported last published
+	connErr    error  // why the last connection attempt failed
 	lostAt     time.Time
 	lostQueued int
 	firstConn  bool
@@ -378,6 +379,9 @@ func (s *Session) loop(ctx context.Context) {
 				return
 			}
 			failures++
+			s.mu.Lock()
+			s.connErr = err
+			s.mu.Unlock()
 			// Repeated failures are logged at 1, 2, 4, 8... attempts: the
 			// card wears and the log is read over the same metered link.
 			if failures&(failures-1) == 0 {
@@ -389,6 +393,9 @@ func (s *Session) loop(ctx context.Context) {
 			continue
 		}
 		failures = 0
+		s.mu.Lock()
+		s.connErr = nil
+		s.mu.Unlock()
 		s.up(ctx, c)
 		s.hold(ctx, c)
 		s.down(c)
@@ -476,14 +483,14 @@ func (s *Session) up(ctx context.Context, c *conn) {
 	if s.opts.ConfigReported != nil {
 		cr := s.opts.ConfigReported()
 		s.mu.Lock()
-		need := !c.present || s.reported != cr.Hash // a new broker session, or a new config
+		need := !c.present || s.reported != cr.Key() // a new broker session, or a new config or result
 		s.mu.Unlock()
 		if need {
 			if err := s.publishOn(pctx, c, s.opts.Topics.ConfigReported(), 1, true, mustJSON(cr)); err != nil {
 				s.log.Warn("publishing config/reported failed", "err", err)
 			} else {
 				s.mu.Lock()
-				s.reported = cr.Hash
+				s.reported = cr.Key()
 				s.mu.Unlock()
 			}
 		}
@@ -906,6 +913,9 @@ type Stats struct {
 	// Requests answered busy, repeats recognised by id, and quick replies
 	// dropped because their queue was full.
 	CommandsBusy, CommandDuplicates, RepliesDropped uint64
+	// ConnectError is why the last attempt to connect failed; nil once a
+	// connection is made.
+	ConnectError error
 }
 
 // Stats returns a snapshot of the session.
@@ -918,7 +928,14 @@ func (s *Session) Stats() Stats {
 		Connected: since != time.Time{}, ConnectedSince: since, Reconnects: s.reconnects.Load(), WatchdogTrips: s.watchdogTrips.Load(),
 		Outbox: s.outboxStats(), Usage: s.meter.usage(s.clk.Now()),
 		CommandsBusy: s.cmdBusy.Load(), CommandDuplicates: s.cmdDups.Load(), RepliesDropped: s.cmdDropped.Load(),
+		ConnectError: s.connectError(),
 	}
+}
+
+func (s *Session) connectError() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.connErr
 }
 
 // Link is the telemetry/link payload without its header.
@@ -942,4 +959,21 @@ func (s *Session) Link() wire.Link {
 	}
 	s.mu.Unlock()
 	return l
+}
+
+// RepublishConfig publishes the config/reported payload afresh (retained),
+// after the configuration or the result of a change did. While offline it
+// returns ErrOffline, and the payload goes out at the next connection.
+func (s *Session) RepublishConfig(ctx context.Context) error {
+	if s.opts.ConfigReported == nil {
+		return nil
+	}
+	cr := s.opts.ConfigReported()
+	if err := s.PublishJSON(ctx, s.opts.Topics.ConfigReported(), 1, true, cr); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.reported = cr.Key()
+	s.mu.Unlock()
+	return nil
 }

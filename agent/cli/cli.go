@@ -107,15 +107,11 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, o))
 }
 
-// runUnit builds and runs a unit until ctx is done, and maps the result to
-// an exit code.
-func runUnit(ctx context.Context, env Env, cfg config.Config, log *slog.Logger) int {
-	u, err := agent.NewUnit(cfg, log, nil)
-	if err != nil {
-		fmt.Fprintln(env.Stderr, err)
-		return agent.ExitCode(err)
-	}
-	if err := u.Run(ctx); err != nil {
+// runUnit runs a unit until ctx is done, and maps the result to an exit
+// code. The configuration was read from the file at path, which the
+// control room may change through config/desired.
+func runUnit(ctx context.Context, env Env, cfg config.Config, path string, log *slog.Logger) int {
+	if err := agent.NewRunner(path, cfg, log, nil).Run(ctx); err != nil {
 		fmt.Fprintln(env.Stderr, "outpost:", err)
 		return agent.ExitCode(err)
 	}
@@ -133,5 +129,5 @@ func runCmd(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, err)
 		return agent.ExitUsage
 	}
-	return runUnit(ctx, env, cfg, newLogger(env.Stderr, cfg.Log))
+	return runUnit(ctx, env, cfg, *path, newLogger(env.Stderr, cfg.Log))
 }

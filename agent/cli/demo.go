@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"path/filepath"
+
 	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/outpost-cctv/outpost/internal/atomicfile"
 	"log/slog"
 	"net"
 	"strings"
@@ -106,8 +109,19 @@ func demoCmd(ctx context.Context, env Env, args []string) int {
 		defer b.Close()
 		cfg.Uplink.Broker = b.URL()
 	}
+	// The demo unit runs from a file in its data directory, as a real one
+	// does from /etc/outpost, so that the control room can change it.
+	path := filepath.Join(cfg.DataDir, "outpost.yaml")
+	y, err := cfg.Marshal("Outpost demo unit configuration, written by outpost demo at each start.")
+	if err == nil {
+		err = atomicfile.Write(path, y, 0o640)
+	}
+	if err != nil {
+		fmt.Fprintln(env.Stderr, "outpost demo:", err)
+		return agent.ExitFailure
+	}
 	banner(env, cfg, *duration)
-	return runUnit(ctx, env, cfg, log)
+	return runUnit(ctx, env, cfg, path, log)
 }
 
 func warnOnly(l *slog.Logger) *slog.Logger {

@@ -133,6 +133,9 @@ type Uplink struct {
 	// OutboxDrainRate the bytes per second the queue is sent at.
 	OutboxDrainWindow int  `yaml:"outbox_drain_window"`
 	OutboxDrainRate   Size `yaml:"outbox_drain_rate"`
+	// ConfirmWindow is how long a remote configuration change that touches
+	// the link has to reach the control room before the unit reverts it.
+	ConfirmWindow Duration `yaml:"confirm_window"`
 }
 
 // TLS holds the files for mutual TLS with the broker.
@@ -240,6 +243,7 @@ func Default() Config {
 			Broker:            "tcp://127.0.0.1:1883",
 			TopicPrefix:       "outpost",
 			KeepAlive:         Duration(60 * time.Second),
+			ConfirmWindow:     Duration(5 * time.Minute),
 			MonthlyBudget:     3 << 30,
 			OutboxSize:        16 << 20,
 			OutboxDrainWindow: 4,
@@ -360,6 +364,7 @@ func (c *Config) Validate() error {
 		v.add("uplink.topic_prefix", "%q must be one topic level of letters, digits, '-' and '_'", u.TopicPrefix)
 	}
 	v.between("uplink.keepalive", u.KeepAlive, Duration(10*time.Second), Duration(20*time.Minute))
+	v.between("uplink.confirm_window", u.ConfirmWindow, Duration(5*time.Second), Duration(time.Hour))
 	if (u.TLS.Cert == "") != (u.TLS.Key == "") {
 		v.add("uplink.tls", "cert and key must be given together")
 	}

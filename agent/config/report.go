@@ -5,17 +5,34 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 
 	"gopkg.in/yaml.v3"
 )
 
-// Redacted returns a copy of c with every secret replaced by "[redacted]"
-// (empty secrets stay empty, so that a reader sees whether one is set).
+// Redacted returns a copy of c with every secret replaced by
+// RedactedValue (empty secrets stay empty, so that a reader sees whether
+// one is set).
 func (c Config) Redacted() Config {
-	if c.Uplink.Password != "" {
-		c.Uplink.Password = "[redacted]"
-	}
+	redact(reflect.ValueOf(&c).Elem())
 	return c
+}
+
+func redact(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer:
+		if !v.IsNil() {
+			redact(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			redact(v.Field(i))
+		}
+	case reflect.String:
+		if v.Type() == reflect.TypeFor[Secret]() && v.String() != "" && v.CanSet() {
+			v.SetString(RedactedValue)
+		}
+	}
 }
 
 // Report returns the configuration as a JSON object with the keys of the

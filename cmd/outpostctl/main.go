@@ -9,11 +9,15 @@ import (
 	"syscall"
 
 	"github.com/outpost-cctv/outpost/control/cli"
+	"golang.org/x/term"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	code := cli.Main(ctx, cli.Env{Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv}, os.Args[1:])
+	code := cli.Main(ctx, cli.Env{
+		Stdout: os.Stdout, Stderr: os.Stderr, Getenv: os.Getenv,
+		Stdin: os.Stdin, StdinIsTerminal: term.IsTerminal(int(os.Stdin.Fd())),
+	}, os.Args[1:])
 	stop()
 	os.Exit(code)
 }

@@ -15,22 +15,75 @@ const (
 )
 
 // ConfigReported is the retained payload of config/reported: the
-// configuration the unit runs, with secrets redacted.
+// configuration the unit runs, with secrets redacted, and the outcome of
+// the last change asked of it.
 type ConfigReported struct {
 	Header
-	// Version is the desired-config version the unit runs; 0 means the
-	// unit's own file, never set remotely.
+	// Version is the version of the configuration the unit runs; 0 is the
+	// unit's own file as installed.
 	Version int64 `json:"version"`
 	// Hash identifies the effective configuration (hex, 16 characters);
 	// status carries it as config_version.
-	Hash      string    `json:"hash"`
-	Result    string    `json:"result"`
-	AppliedAt time.Time `json:"applied_at"`
+	Hash string `json:"hash"`
+	// AppliedAt is when the running configuration was applied, and
+	// RequestedBy who asked for it.
+	AppliedAt   time.Time `json:"applied_at"`
+	RequestedBy string    `json:"requested_by,omitempty"`
+	// DesiredVersion is the version of the last change asked of the unit
+	// (a config/desired, a rollback or an edit of the file on the unit),
+	// and Result what became of it: applied, rejected or reverted.
+	DesiredVersion int64  `json:"desired_version"`
+	Result         string `json:"result"`
 	// Errors lists every problem when Result is rejected or reverted.
 	Errors []string `json:"errors,omitempty"`
+	// Changes lists, in words, what the last change changed (or would
+	// have); secrets are never shown.
+	Changes []string `json:"changes,omitempty"`
+	// ConfirmBy is set while a change that touches the link waits to be
+	// confirmed: the unit reverts it unless it reaches the control room
+	// by then.
+	ConfirmBy *time.Time `json:"confirm_by,omitempty"`
 	// Config is the configuration as a JSON object with the keys of the
 	// YAML file (configs/outpost.example.yaml).
 	Config json.RawMessage `json:"config"`
+}
+
+// Key identifies what a reported payload says, without its timestamp: two
+// payloads with one key need not both be sent.
+func (c ConfigReported) Key() string {
+	k := fmt.Sprintf("%s/%d/%d/%s", c.Hash, c.Version, c.DesiredVersion, c.Result)
+	if c.ConfirmBy != nil {
+		k += "/pending"
+	}
+	return k
+}
+
+// Config history entries, answered by the config.history command.
+type ConfigHistoryEntry struct {
+	Version     int64     `json:"version"`
+	Hash        string    `json:"hash"`
+	AppliedAt   time.Time `json:"applied_at"`
+	RequestedBy string    `json:"requested_by,omitempty"`
+	// Result is applied, or reverted when a link change was not confirmed
+	// or its components failed to start.
+	Result  string   `json:"result"`
+	Changes []string `json:"changes,omitempty"`
+	// Current marks the version the unit runs.
+	Current bool `json:"current,omitempty"`
+}
+
+// ConfigRollbackArgs are the arguments of the config.rollback command.
+type ConfigRollbackArgs struct {
+	// Version is the history entry to go back to.
+	Version     int64  `json:"version"`
+	RequestedBy string `json:"requested_by,omitempty"`
+}
+
+// ConfigRollbackResult is config.rollback's reply: the version the
+// rolled-back configuration runs as (a new one, above every version seen).
+type ConfigRollbackResult struct {
+	Version int64    `json:"version"`
+	Changes []string `json:"changes,omitempty"`
 }
 
 // ConfigDesired is the retained payload of config/desired, published by
@@ -46,6 +99,13 @@ type ConfigDesired struct {
 	BaseVersion int64 `json:"base_version"`
 	// RequestedBy names who asked, for the unit's history.
 	RequestedBy string `json:"requested_by,omitempty"`
+	// Full, when true, makes Config a whole configuration over the
+	// defaults (keys left out take their defaults, as in a file);
+	// otherwise Config is a JSON merge patch (RFC 7386) on the unit's
+	// configuration: objects merge key by key, null restores a key's
+	// default, any other value replaces. Either way a secret given as
+	// "[redacted]" keeps the unit's value.
+	Full bool `json:"full,omitempty"`
 	// Config is a JSON object with the keys of the YAML file.
 	Config json.RawMessage `json:"config"`
 }
