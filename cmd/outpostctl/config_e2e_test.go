@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -27,7 +28,7 @@ import (
 
 // runUnit runs `outpost run --config FILE` for a unit whose file is in
 // its own data directory; it returns the file's path and the process.
-func runUnit(t *testing.T, b *testbroker.Broker, id string, extra string) (string, *exec.Cmd, *bytes.Buffer) {
+func runUnit(t *testing.T, b *testbroker.Broker, id string, extra string) (string, *exec.Cmd, *syncBuffer) {
 	t.Helper()
 	data := t.TempDir()
 	path := filepath.Join(data, "outpost.yaml")
@@ -39,10 +40,28 @@ func runUnit(t *testing.T, b *testbroker.Broker, id string, extra string) (strin
 	return path, cmd, out
 }
 
-func startRun(t *testing.T, path string) (*exec.Cmd, *bytes.Buffer) {
+// syncBuffer is a process's output, readable while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func startRun(t *testing.T, path string) (*exec.Cmd, *syncBuffer) {
 	t.Helper()
 	cmd := exec.Command(bins.outpost, "run", "--config", path)
-	out := &bytes.Buffer{}
+	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -195,7 +214,7 @@ func TestConfigPushOnDemoUnit(t *testing.T) {
 
 func TestConfigRejectionsAndRevert(t *testing.T) {
 	b := testbroker.Start(t, testbroker.Options{})
-	path, _, _ := runUnit(t, b, "cfg-run", "")
+	path, _, unitLog := runUnit(t, b, "cfg-run", "")
 	waitOnline(t, b, "cfg-run")
 	c := dialControl(t, b)
 	push := func(d wire.ConfigDesired) {
@@ -230,6 +249,38 @@ func TestConfigRejectionsAndRevert(t *testing.T) {
 		t.Fatalf("stale change: %+v", r)
 	}
 
+	// The file cannot be replaced (a directory is in its way): nothing
+	// changes, and the operator is told why.
+	if err := os.Rename(path, path+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(path, "in-the-way"), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	push(wire.ConfigDesired{Version: 4, BaseVersion: 2, Config: json.RawMessage(`{"telemetry":{"system":{"interval":"2m"}}}`)})
+	r = reportedWhere(t, c, "cfg-run", 15*time.Second, "version 4 handled", func(r wire.ConfigReported) bool { return r.DesiredVersion == 4 })
+	if r.Result != wire.ConfigRejected || r.Version != 2 || !strings.Contains(strings.Join(r.Errors, ""), "could not store the configuration, so nothing was changed") {
+		t.Fatalf("unwritable file: %+v", r)
+	}
+	if err := os.RemoveAll(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(path+".moved", path); err != nil {
+		t.Fatal(err)
+	}
+
+	// A new password (the broker takes any): it never leaves the unit,
+	// nor reaches its log.
+	push(wire.ConfigDesired{Version: 5, BaseVersion: 2, RequestedBy: "e2e", Config: json.RawMessage(`{"uplink":{"username":"cfg-run","password":"s3cret-pw"}}`)})
+	r = reportedWhere(t, c, "cfg-run", 20*time.Second, "version 5 confirmed", func(r wire.ConfigReported) bool { return r.DesiredVersion == 5 && r.ConfirmBy == nil })
+	raw, _ := json.Marshal(r)
+	if r.Result != wire.ConfigApplied || r.Version != 5 || strings.Contains(string(raw), "s3cret") || !strings.Contains(string(raw), `"password":"[redacted]"`) {
+		t.Fatalf("password change: %s", raw)
+	}
+	if out, _, _ := ctl(t, b, "config", "history", "cfg-run", "--json"); strings.Contains(out, "s3cret") || !strings.Contains(out, "uplink.password: set to [redacted]") {
+		t.Fatalf("history shows the secret, or not its change:\n%s", out)
+	}
+
 	// A broker that does not answer: the unit reverts by itself within
 	// its confirm window (8 s) and says why, through outpostctl.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -244,7 +295,7 @@ func TestConfigRejectionsAndRevert(t *testing.T) {
 	out, stderr, code := ctl(t, b, "config", "push", "cfg-run", moved, "--yes", "--wait", "40s")
 	took := time.Since(start)
 	t.Logf("push of a dead broker (%s):\n%s%s", took.Round(time.Millisecond), out, stderr)
-	if code != 6 || !strings.Contains(out, "uplink.broker: "+b.URL()+" → "+dead) || !strings.Contains(out, "cfg-run reverted version 4; it runs version 2") ||
+	if code != 6 || !strings.Contains(out, "uplink.broker: "+b.URL()+" → "+dead) || !strings.Contains(out, "cfg-run reverted version 6; it runs version 5") ||
 		!strings.Contains(out, "could not reach the control room with it within 8s") {
 		t.Fatalf("dead broker: exit %d", code)
 	}
@@ -255,13 +306,16 @@ func TestConfigRejectionsAndRevert(t *testing.T) {
 		t.Fatalf("the file after the revert: broker %q, %v", f.Uplink.Broker, err)
 	}
 	out, _, _ = ctl(t, b, "config", "history", "cfg-run")
-	if !strings.Contains(out, "*    2") || !strings.Contains(out, "reverted") {
+	if !strings.Contains(out, "*    5") || !strings.Contains(out, "reverted") {
 		t.Errorf("history after the revert:\n%s", out)
 	}
 	// The retained change that failed is not taken again on reconnection.
 	waitOnline(t, b, "cfg-run")
-	if r, _ := c.Reported(context.Background(), "cfg-run"); r.Version != 2 || r.Result != wire.ConfigReverted {
+	if r, _ := c.Reported(context.Background(), "cfg-run"); r.Version != 5 || r.Result != wire.ConfigReverted {
 		t.Errorf("after reconnecting: %+v", r)
+	}
+	if strings.Contains(unitLog.String(), "s3cret") {
+		t.Errorf("the password is in the unit's log")
 	}
 }
 
