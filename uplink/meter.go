@@ -6,10 +6,10 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/outpost-cctv/outpost/internal/atomicfile"
 	"github.com/outpost-cctv/outpost/uplink/wire"
 )
 
@@ -195,39 +195,11 @@ func (m *meter) save(now time.Time) error {
 	return writeFileAtomic(m.path, b)
 }
 
-// writeFileAtomic replaces path by b: write a temporary file, fsync it,
-// rename it over path, fsync the directory. A power cut leaves the old
-// file or the new one.
+// writeFileAtomic replaces path by b: a power cut leaves the old file or
+// the new one.
 func writeFileAtomic(path string, b []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := atomicfile.Write(path, b, 0o640); err != nil {
 		return fmt.Errorf("uplink: %w", err)
-	}
-	f, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("uplink: %w", err)
-	}
-	tmp := f.Name()
-	_, werr := f.Write(b)
-	if werr == nil {
-		werr = f.Sync()
-	}
-	if cerr := f.Close(); werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp, path)
-	}
-	if werr != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("uplink: writing %s: %w", path, werr)
-	}
-	if d, err := os.Open(dir); err == nil {
-		err = d.Sync()
-		d.Close()
-		if err != nil {
-			return fmt.Errorf("uplink: syncing %s: %w", dir, err)
-		}
 	}
 	return nil
 }
