@@ -86,9 +86,9 @@ func powerBands() []float64 {
 	return []float64{0.05, 0.5, 1, 1, 5, 1, -1}
 }
 
-// rsrp_dbm, rsrq_db, sinr_db: wider than the minute-to-minute fading of a
+// rsrp_dbm, rsrq_db, sinr_db, rssi_dbm: wider than the minute-to-minute fading of a
 // unit standing still, which is noise to the control room.
-func signalBands() []float64 { return []float64{5, 3, 5} }
+func signalBands() []float64 { return []float64{5, 3, 5, 5} }
 
 func systemBands() []float64 {
 	// cpu_temp_c, load_1m, load_5m, load_15m, mem_total_bytes, mem_available_bytes, uptime_s
@@ -400,10 +400,13 @@ func (t *Telemetry) readSignal(ctx context.Context, now time.Time) sample {
 	t.mu.Unlock()
 	p := wire.Signal{
 		Header: wire.NewSampleHeader(s.Time), Registered: s.Registered, Operator: s.Operator, Tech: s.Tech,
-		RSRPdBm: round(s.RSRPdBm, 0), RSRQdB: round(s.RSRQdB, 0), SINRdB: round(s.SINRdB, 0), Quality: quality,
+		RSRPdBm: round(s.RSRPdBm, 0), RSRQdB: round(s.RSRQdB, 0), SINRdB: round(s.SINRdB, 0), RSSIdBm: round(s.RSSIdBm, 0),
+		CellID: s.CellID, Band: s.Band, Quality: quality,
 	}
-	return sample{payload: p, words: strconv.FormatBool(p.Registered) + "|" + p.Operator + "|" + p.Tech + "|" + p.Quality,
-		nums: []*float64{p.RSRPdBm, p.RSRQdB, p.SINRdB}}
+	// A new serving cell is published at once: the unit was moved, or the
+	// network moved it.
+	return sample{payload: p, words: strconv.FormatBool(p.Registered) + "|" + p.Operator + "|" + p.Tech + "|" + p.Quality + "|" + p.CellID,
+		nums: []*float64{p.RSRPdBm, p.RSRQdB, p.SINRdB, p.RSSIdBm}}
 }
 
 func (t *Telemetry) readSystem(_ context.Context, now time.Time) sample {

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"time"
 
@@ -11,12 +10,6 @@ import (
 	"github.com/outpost-cctv/outpost/footage"
 	"github.com/outpost-cctv/outpost/hal/camera"
 	camopen "github.com/outpost-cctv/outpost/hal/camera/open"
-	"github.com/outpost-cctv/outpost/hal/modem"
-	modemat "github.com/outpost-cctv/outpost/hal/modem/at"
-	modemsim "github.com/outpost-cctv/outpost/hal/modem/sim"
-	"github.com/outpost-cctv/outpost/hal/power"
-	powersim "github.com/outpost-cctv/outpost/hal/power/sim"
-	"github.com/outpost-cctv/outpost/hal/power/vedirect"
 	"github.com/outpost-cctv/outpost/internal/clock"
 	"github.com/outpost-cctv/outpost/internal/version"
 	"github.com/outpost-cctv/outpost/uplink"
@@ -34,6 +27,7 @@ type Unit struct {
 	Recorder  *footage.Recorder
 	session   *uplink.Session
 	telemetry *Telemetry
+	health    lockedHealth
 }
 
 // NewUnit builds the components described by cfg. It opens no device and
@@ -51,16 +45,16 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	u := &Unit{cfg: cfg, log: log, clk: clk, Latest: &Latest{}}
+	u := &Unit{cfg: cfg, log: log, clk: clk, Latest: &Latest{}, health: lockedHealth{t: newHealthTracker(0, 0)}}
 	u.sup = NewSupervisor(log, SupervisorOptions{Clock: clk})
 	boot := clk.Now()
 	topics := wire.Topics{Prefix: cfg.Uplink.TopicPrefix, Unit: cfg.Unit.ID}
 
-	pw, err := newPower(cfg, clk, log)
+	pw, err := NewPower(cfg, clk, log)
 	if err != nil {
 		return nil, err
 	}
-	md, err := newModem(cfg, clk, log)
+	md, err := NewModem(cfg, clk, log)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +127,24 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 		return nil, err
 	}
 	capture := NewCapture(log, openCamera(cfg, clk, log), u.Latest, recorder, detector)
+	send := func(ctx context.Context, class uplink.Priority, e wire.Event) {
+		if err := session.SendJSON(ctx, class, topics.Events(), e); err != nil {
+			log.Warn("event not sent", "kind", e.Kind, "err", err)
+		}
+	}
+	var extra []Component
+	if pins := NewPins(cfg.GPIO, boardLookup(log), clk, log, recorder.Trigger, send); pins != nil {
+		session.Handle("ir", pins.handleIR)
+		extra = append(extra, pins)
+	}
+	if cfg.Watchdog.Device != "" {
+		extra = append(extra, &HardwareWatchdog{cfg: cfg.Watchdog, clk: clk, log: log.With("component", "watchdog"), healthy: u.healthy})
+	}
+	for _, c := range extra {
+		if err := u.sup.Add(c); err != nil {
+			return nil, err
+		}
+	}
 	for _, c := range []struct {
 		c    Component
 		deps []string
@@ -188,38 +200,6 @@ func openCamera(cfg config.Config, clk clock.Clock, log *slog.Logger) func(ctx c
 	return func(ctx context.Context) (camera.Source, error) { return camopen.Open(ctx, spec, clk, log) }
 }
 
-// newPower builds the power sensor; it opens no device: a VE.Direct port is
-// opened for each reading.
-func newPower(cfg config.Config, clk clock.Clock, log *slog.Logger) (power.Sensor, error) {
-	switch cfg.Power.Source {
-	case "sim":
-	case "vedirect":
-		return vedirect.Open(cfg.Power.VEDirect.Port, cfg.Power.VEDirect.Timeout.D(), clk, log), nil
-	default:
-		return nil, fmt.Errorf("power: source %q is not supported", cfg.Power.Source)
-	}
-	s := cfg.Power.Sim
-	return powersim.New(powersim.Config{CapacityWh: s.CapacityWh, PanelPeakW: s.PanelPeakW, LoadW: s.LoadW, InitialSOC: s.InitialSOC, TimeScale: s.TimeScale}, clk)
-}
-
-// newModem builds the modem; it opens no device: an AT port is opened for
-// each reading.
-func newModem(cfg config.Config, clk clock.Clock, log *slog.Logger) (modem.Modem, error) {
-	switch cfg.Modem.Source {
-	case "sim":
-	case "at":
-		a := cfg.Modem.AT
-		return modemat.Open(a.Port, a.Flavor, a.Timeout.D(), clk, log)
-	default:
-		return nil, fmt.Errorf("modem: source %q is not supported", cfg.Modem.Source)
-	}
-	s := cfg.Modem.Sim
-	return modemsim.New(modemsim.Config{
-		RSRPdBm: s.RSRPdBm, RSRQdB: -11, SINRdB: 8,
-		DropoutEvery: s.DropoutEvery.D(), DropoutDuration: s.DropoutDuration.D(), Seed: uint64(clk.Now().UnixNano()),
-	}, clk)
-}
-
 // ExitCode maps Run's result to the binary's exit code.
 func ExitCode(err error) int {
 	switch {
@@ -233,4 +213,12 @@ func ExitCode(err error) int {
 		return ExitUsage
 	}
 	return ExitFailure
+}
+
+// healthy reports whether the supervisor answers and no component has been
+// failing for too long: the hardware watchdog is fed only while it is.
+func (u *Unit) healthy() bool {
+	u.health.mu.Lock()
+	defer u.health.mu.Unlock()
+	return len(u.health.t.update(u.sup.Statuses(), u.clk.Now())) == 0
 }

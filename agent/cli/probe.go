@@ -26,7 +26,14 @@ import (
 const cameraPasswordEnv = "OUTPOST_CAMERA_PASSWORD"
 
 func probeUsage(w io.Writer) {
-	fmt.Fprint(w, `Usage: outpost probe camera [SOURCE] [flags]
+	fmt.Fprint(w, `Usage: outpost probe camera|power|modem|gpio ...
+
+  outpost probe power --driver vedirect --port /dev/ttyUSB0 [--json]
+  outpost probe modem --driver at --port /dev/ttyUSB2 [--flavor quectel] [--json]
+  outpost probe gpio --config /etc/outpost/outpost.yaml
+  (outpost probe power -h ... for their flags)
+
+Usage: outpost probe camera [SOURCE] [flags]
 
 Checks a camera on site: lists the modes a V4L2 camera offers, then
 captures for a few seconds and reports the frame rate actually received.
@@ -41,6 +48,16 @@ Flags:
 
 // probeCmd is `outpost probe camera`.
 func probeCmd(ctx context.Context, env Env, args []string) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "power":
+			return probePowerCmd(ctx, env, args[1:])
+		case "modem":
+			return probeModemCmd(ctx, env, args[1:])
+		case "gpio":
+			return probeGPIOCmd(ctx, env, args[1:])
+		}
+	}
 	if len(args) == 0 || args[0] != "camera" {
 		probeUsage(env.Stderr)
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {

@@ -26,6 +26,8 @@ type Config struct {
 	Telemetry Telemetry `yaml:"telemetry"`
 	Power     Power     `yaml:"power"`
 	Modem     Modem     `yaml:"modem"`
+	GPIO      GPIO      `yaml:"gpio"`
+	Watchdog  Watchdog  `yaml:"watchdog"`
 	// ShutdownTimeout bounds how long the agent takes to stop on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -163,9 +165,71 @@ type Stream struct {
 
 // Power selects the power sensor.
 type Power struct {
-	Source   string        `yaml:"source"` // "sim" or "vedirect"
+	Source   string        `yaml:"source"` // "sim", "vedirect", "ina219", "ina226" or "sysfs"
 	Sim      PowerSim      `yaml:"sim"`
 	VEDirect PowerVEDirect `yaml:"vedirect"`
+	INA      PowerINA      `yaml:"ina"`
+	Sysfs    PowerSysfs    `yaml:"sysfs"`
+}
+
+// PowerINA is an INA219 or INA226 current and voltage monitor on I²C.
+type PowerINA struct {
+	// Bus is the I²C bus: "1" (/dev/i2c-1), or "" for the first one.
+	Bus string `yaml:"bus"`
+	// Address is the chip's I²C address, 0x40-0x4F.
+	Address int `yaml:"address"`
+	// ShuntOhms is the shunt resistor (R100 on a breakout board: 0.1).
+	ShuntOhms float64 `yaml:"shunt_ohms"`
+	// MaxCurrentA is the largest current expected (INA226; 0: the most
+	// the shunt can measure).
+	MaxCurrentA float64 `yaml:"max_current_a"`
+	// Measures is battery, panel or load.
+	Measures string `yaml:"measures"`
+	// Reverse flips the current's sign, for a shunt wired the other way.
+	Reverse bool `yaml:"reverse"`
+}
+
+// PowerSysfs is a fuel gauge or PMIC the kernel exposes under
+// /sys/class/power_supply.
+type PowerSysfs struct {
+	Root        string `yaml:"root"`
+	Name        string `yaml:"name"`
+	CurrentSign string `yaml:"current_sign"`
+}
+
+// GPIO is what the unit has on its header pins, by pin name (GPIO17).
+// An empty pin means not fitted.
+type GPIO struct {
+	// PIR is a passive infrared motion sensor: a trigger for recording.
+	PIR GPIOInput `yaml:"pir"`
+	// Tamper is the cabinet door switch: active when the door is open.
+	Tamper GPIOInput `yaml:"tamper"`
+	// IRRelay switches the infrared illuminator.
+	IRRelay GPIOOutput `yaml:"ir_relay"`
+}
+
+// GPIOInput is one input pin.
+type GPIOInput struct {
+	Pin       string   `yaml:"pin"`
+	ActiveLow bool     `yaml:"active_low"`
+	Pull      string   `yaml:"pull"`
+	Debounce  Duration `yaml:"debounce"`
+}
+
+// GPIOOutput is one output pin.
+type GPIOOutput struct {
+	Pin       string `yaml:"pin"`
+	ActiveLow bool   `yaml:"active_low"`
+}
+
+// Watchdog is the board's hardware watchdog.
+type Watchdog struct {
+	// Device is the watchdog device, e.g. /dev/watchdog; "" leaves it to
+	// systemd (RuntimeWatchdogSec) or off.
+	Device string `yaml:"device"`
+	// Interval is how often it is fed while the agent is healthy (1s-1m),
+	// well below the device's timeout (15 s on a Raspberry Pi).
+	Interval Duration `yaml:"interval"`
 }
 
 // PowerVEDirect is a Victron charge controller or battery monitor on a
@@ -188,17 +252,30 @@ type PowerSim struct {
 
 // Modem selects the cellular modem.
 type Modem struct {
-	Source string   `yaml:"source"` // "sim" or "at"
-	Sim    ModemSim `yaml:"sim"`
-	AT     ModemAT  `yaml:"at"`
+	Source string     `yaml:"source"` // "sim", "at" or "mmcli"
+	Sim    ModemSim   `yaml:"sim"`
+	AT     ModemAT    `yaml:"at"`
+	MMCLI  ModemMMCLI `yaml:"mmcli"`
+}
+
+// ModemMMCLI is a modem managed by ModemManager, read through mmcli.
+type ModemMMCLI struct {
+	// Path is the mmcli binary.
+	Path string `yaml:"path"`
+	// Modem is the modem's index, D-Bus path, or "any" (the first one).
+	Modem string `yaml:"modem"`
+	// Timeout bounds each run of mmcli (1s-1m).
+	Timeout Duration `yaml:"timeout"`
+	// SignalRate is how often ModemManager polls the signal (1s-1h).
+	SignalRate Duration `yaml:"signal_rate"`
 }
 
 // ModemAT is a modem read through AT commands on its serial command port.
 type ModemAT struct {
 	// Port is the modem's AT command port, e.g. /dev/ttyUSB2.
 	Port string `yaml:"port"`
-	// Flavor is "quectel" (AT+QENG: RSRP, RSRQ and SINR) or "generic"
-	// (AT+CESQ: RSRP and RSRQ).
+	// Flavor is "quectel" (AT+QENG: RSRP, RSRQ and SINR), "simcom"
+	// (AT+CPSI?) or "generic" (AT+CESQ: RSRP and RSRQ).
 	Flavor string `yaml:"flavor"`
 	// Timeout is how long one command may take (1s-30s).
 	Timeout Duration `yaml:"timeout"`
@@ -257,9 +334,17 @@ func Default() Config {
 			Link:    Stream{Interval: Duration(5 * time.Minute), MaxInterval: Duration(time.Hour)},
 		},
 		Power: Power{Source: "sim", Sim: PowerSim{CapacityWh: 1200, PanelPeakW: 100, LoadW: 8, InitialSOC: 80, TimeScale: 1},
-			VEDirect: PowerVEDirect{Port: "/dev/ttyUSB0", Timeout: Duration(3 * time.Second)}},
+			VEDirect: PowerVEDirect{Port: "/dev/ttyUSB0", Timeout: Duration(3 * time.Second)},
+			INA:      PowerINA{Bus: "1", Address: 0x40, ShuntOhms: 0.1, Measures: "battery"},
+			Sysfs:    PowerSysfs{Root: "/sys/class/power_supply", CurrentSign: "auto"}},
+		GPIO: GPIO{
+			PIR:    GPIOInput{Pull: "down", Debounce: Duration(50 * time.Millisecond)},
+			Tamper: GPIOInput{Pull: "up", Debounce: Duration(200 * time.Millisecond)},
+		},
+		Watchdog: Watchdog{Interval: Duration(5 * time.Second)},
 		Modem: Modem{Source: "sim", Sim: ModemSim{RSRPdBm: -95, DropoutEvery: Duration(2 * time.Hour), DropoutDuration: Duration(30 * time.Second)},
-			AT: ModemAT{Port: "/dev/ttyUSB2", Flavor: "quectel", Timeout: Duration(3 * time.Second)}},
+			AT:    ModemAT{Port: "/dev/ttyUSB2", Flavor: "quectel", Timeout: Duration(3 * time.Second)},
+			MMCLI: ModemMMCLI{Path: "mmcli", Modem: "any", Timeout: Duration(5 * time.Second), SignalRate: Duration(10 * time.Second)}},
 		ShutdownTimeout: Duration(5 * time.Second),
 	}
 }
@@ -403,8 +488,30 @@ func (c *Config) Validate() error {
 			v.add("power.vedirect.port", "%q is not a device path: give the serial port, e.g. /dev/ttyUSB0", c.Power.VEDirect.Port)
 		}
 		v.between("power.vedirect.timeout", c.Power.VEDirect.Timeout, Duration(time.Second), Duration(30*time.Second))
+	case "ina219", "ina226":
+		in := c.Power.INA
+		if in.Address < 0x40 || in.Address > 0x4f {
+			v.add("power.ina.address", "%#x is outside 0x40-0x4f, the addresses an INA219/INA226 answers on (i2cdetect -y 1 shows it)", in.Address)
+		}
+		if !(in.ShuntOhms > 0) || in.ShuntOhms > 10 {
+			v.add("power.ina.shunt_ohms", "%g must be above 0 and at most 10: read it off the resistor (R100 is 0.1)", in.ShuntOhms)
+		}
+		if in.MaxCurrentA < 0 {
+			v.add("power.ina.max_current_a", "%g must not be negative", in.MaxCurrentA)
+		}
+		if in.Measures != "battery" && in.Measures != "panel" && in.Measures != "load" {
+			v.add("power.ina.measures", "%q is not known: use battery, panel or load", in.Measures)
+		}
+	case "sysfs":
+		sf := c.Power.Sysfs
+		if !strings.HasPrefix(sf.Root, "/") {
+			v.add("power.sysfs.root", "%q is not a directory path: use /sys/class/power_supply", sf.Root)
+		}
+		if sf.CurrentSign != "auto" && sf.CurrentSign != "abi" && sf.CurrentSign != "inverted" {
+			v.add("power.sysfs.current_sign", "%q is not known: use auto, abi or inverted", sf.CurrentSign)
+		}
 	default:
-		v.add("power.source", "%q is not supported: use sim or vedirect", c.Power.Source)
+		v.add("power.source", "%q is not supported: use sim, vedirect, ina219, ina226 or sysfs", c.Power.Source)
 	}
 	ps := c.Power.Sim
 	if ps.CapacityWh <= 0 {
@@ -428,12 +535,25 @@ func (c *Config) Validate() error {
 		if !strings.HasPrefix(c.Modem.AT.Port, "/") {
 			v.add("modem.at.port", "%q is not a device path: give the modem's AT command port, e.g. /dev/ttyUSB2", c.Modem.AT.Port)
 		}
-		if f := c.Modem.AT.Flavor; f != "quectel" && f != "generic" {
-			v.add("modem.at.flavor", "%q is not known: use quectel or generic", f)
+		if f := c.Modem.AT.Flavor; f != "quectel" && f != "generic" && f != "simcom" {
+			v.add("modem.at.flavor", "%q is not known: use quectel, simcom or generic", f)
 		}
 		v.between("modem.at.timeout", c.Modem.AT.Timeout, Duration(time.Second), Duration(30*time.Second))
+	case "mmcli":
+		m := c.Modem.MMCLI
+		if m.Path == "" {
+			v.add("modem.mmcli.path", "must be set: the mmcli binary (mmcli, or /usr/bin/mmcli)")
+		}
+		if m.Modem == "" || strings.ContainsAny(m.Modem, " \t\n") || strings.HasPrefix(m.Modem, "-") {
+			v.add("modem.mmcli.modem", "%q is not a modem: give its index (0), its D-Bus path, or any", m.Modem)
+		}
+		v.between("modem.mmcli.timeout", m.Timeout, Duration(time.Second), Duration(time.Minute))
+		v.between("modem.mmcli.signal_rate", m.SignalRate, Duration(time.Second), Duration(time.Hour))
+		if m.SignalRate%Duration(time.Second) != 0 {
+			v.add("modem.mmcli.signal_rate", "%s is not a whole number of seconds", m.SignalRate)
+		}
 	default:
-		v.add("modem.source", "%q is not supported: use sim or at", c.Modem.Source)
+		v.add("modem.source", "%q is not supported: use sim, at or mmcli", c.Modem.Source)
 	}
 	if ms := c.Modem.Sim; ms.RSRPdBm < -140 || ms.RSRPdBm > -44 {
 		v.add("modem.sim.rsrp_dbm", "%g is outside -140..-44", ms.RSRPdBm)
@@ -441,6 +561,19 @@ func (c *Config) Validate() error {
 	if ms := c.Modem.Sim; ms.DropoutEvery > 0 && (ms.DropoutDuration <= 0 || ms.DropoutDuration >= ms.DropoutEvery) {
 		v.add("modem.sim.dropout_duration", "%s must be above 0 and below modem.sim.dropout_every (%s)", ms.DropoutDuration, ms.DropoutEvery)
 	}
+	for _, in := range []struct {
+		field string
+		in    GPIOInput
+	}{{"gpio.pir", c.GPIO.PIR}, {"gpio.tamper", c.GPIO.Tamper}} {
+		if in.in.Pull != "up" && in.in.Pull != "down" && in.in.Pull != "none" {
+			v.add(in.field+".pull", "%q is not known: use up, down or none", in.in.Pull)
+		}
+		v.between(in.field+".debounce", in.in.Debounce, Duration(time.Millisecond), Duration(10*time.Second))
+	}
+	if d := c.Watchdog.Device; d != "" && !strings.HasPrefix(d, "/") {
+		v.add("watchdog.device", "%q is not a device path: use /dev/watchdog, or leave it empty", d)
+	}
+	v.between("watchdog.interval", c.Watchdog.Interval, Duration(time.Second), Duration(time.Minute))
 	v.between("shutdown_timeout", c.ShutdownTimeout, Duration(time.Second), Duration(time.Minute))
 	return v.err()
 }

@@ -24,13 +24,34 @@ func TestHardwareSources(t *testing.T) {
 			c.Power.VEDirect.Timeout = Duration(time.Minute)
 		}, "power.vedirect.timeout"},
 		{"vedirect port ignored for sim", func(c *Config) { c.Power.VEDirect.Port = "" }, ""},
-		{"unknown power source", func(c *Config) { c.Power.Source = "ina219" }, "use sim or vedirect"},
+		{"unknown power source", func(c *Config) { c.Power.Source = "ina3221" }, "use sim, vedirect, ina219, ina226 or sysfs"},
+		{"ina219", func(c *Config) { c.Power.Source = "ina219" }, ""},
+		{"ina226 panel", func(c *Config) {
+			c.Power.Source = "ina226"
+			c.Power.INA.Measures = "panel"
+			c.Power.INA.MaxCurrentA = 8
+		}, ""},
+		{"ina address", func(c *Config) { c.Power.Source = "ina226"; c.Power.INA.Address = 0x76 }, "power.ina.address: 0x76 is outside 0x40-0x4f"},
+		{"ina shunt", func(c *Config) { c.Power.Source = "ina219"; c.Power.INA.ShuntOhms = 0 }, "power.ina.shunt_ohms"},
+		{"ina measures", func(c *Config) { c.Power.Source = "ina219"; c.Power.INA.Measures = "solar" }, "power.ina.measures"},
+		{"sysfs", func(c *Config) { c.Power.Source = "sysfs"; c.Power.Sysfs.Name = "axp20x-battery" }, ""},
+		{"sysfs sign", func(c *Config) { c.Power.Source = "sysfs"; c.Power.Sysfs.CurrentSign = "up" }, "power.sysfs.current_sign"},
+		{"gpio pull", func(c *Config) { c.GPIO.PIR.Pin = "GPIO17"; c.GPIO.PIR.Pull = "high" }, "gpio.pir.pull"},
+		{"watchdog device", func(c *Config) { c.Watchdog.Device = "watchdog0" }, "watchdog.device"},
+		{"watchdog", func(c *Config) { c.Watchdog.Device = "/dev/watchdog" }, ""},
 		{"at", func(c *Config) { c.Modem.Source = "at" }, ""},
 		{"at generic", func(c *Config) { c.Modem.Source = "at"; c.Modem.AT.Flavor = "generic" }, ""},
 		{"at flavor", func(c *Config) { c.Modem.Source = "at"; c.Modem.AT.Flavor = "huawei" }, "modem.at.flavor"},
 		{"at port", func(c *Config) { c.Modem.Source = "at"; c.Modem.AT.Port = "" }, "modem.at.port"},
 		{"at timeout", func(c *Config) { c.Modem.Source = "at"; c.Modem.AT.Timeout = 0 }, "modem.at.timeout"},
-		{"unknown modem source", func(c *Config) { c.Modem.Source = "mmcli" }, "use sim or at"},
+		{"unknown modem source", func(c *Config) { c.Modem.Source = "qmi" }, "use sim, at or mmcli"},
+		{"at simcom", func(c *Config) { c.Modem.Source = "at"; c.Modem.AT.Flavor = "simcom" }, ""},
+		{"mmcli", func(c *Config) { c.Modem.Source = "mmcli" }, ""},
+		{"mmcli modem", func(c *Config) { c.Modem.Source = "mmcli"; c.Modem.MMCLI.Modem = "--help" }, "modem.mmcli.modem"},
+		{"mmcli rate", func(c *Config) {
+			c.Modem.Source = "mmcli"
+			c.Modem.MMCLI.SignalRate = Duration(1500 * time.Millisecond)
+		}, "modem.mmcli.signal_rate"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

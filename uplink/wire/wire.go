@@ -142,7 +142,13 @@ type Signal struct {
 	RSRPdBm    *float64 `json:"rsrp_dbm"`
 	RSRQdB     *float64 `json:"rsrq_db"`
 	SINRdB     *float64 `json:"sinr_db"`
-	Quality    string   `json:"quality"`
+	// RSSIdBm is the received signal strength (the LTE RSSI, or +CSQ's
+	// on a modem that gives nothing better).
+	RSSIdBm *float64 `json:"rssi_dbm"`
+	// CellID (hexadecimal) and Band identify the serving cell.
+	CellID  string `json:"cell_id,omitempty"`
+	Band    int    `json:"band,omitempty"`
+	Quality string `json:"quality"`
 }
 
 // Storage is the payload of telemetry/storage: the footage store's disk.

@@ -1,9 +1,11 @@
 package at
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // fields splits an information response "+NAME: a,"b",c" into its
@@ -183,6 +185,8 @@ type LTE struct {
 	// 0 when unknown.
 	CellID string
 	Band   int
+	// TAC is the hexadecimal tracking area code, empty when unknown.
+	TAC string
 }
 
 // ParseQENG parses Quectel's answer to AT+QENG="servingcell". The LTE
@@ -217,6 +221,9 @@ func ParseQENG(lines []string) (LTE, error) {
 		}
 		var l LTE
 		l.CellID = p[4]
+		if len(p) > 10 {
+			l.TAC = hexID(p[10])
+		}
 		if b, ok := atoi(p[7]); ok && b > 0 && b < 256 {
 			l.Band = b
 		}
@@ -259,4 +266,333 @@ func ParseCESQ(line string) (LTE, error) {
 		return LTE{}, fmt.Errorf("at: +CESQ rsrp %q is outside 0-97 and 255", p[5])
 	}
 	return l, nil
+}
+
+// hexID normalises a hexadecimal identity ("0x1A2B", "01a2b3c4") to upper
+// case without a prefix or leading zeros; "" when s is not hexadecimal.
+func hexID(s string) string {
+	s = strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X")
+	if s == "" || len(s) > 16 {
+		return ""
+	}
+	v, err := strconv.ParseUint(s, 16, 64)
+	if err != nil {
+		return ""
+	}
+	return strings.ToUpper(strconv.FormatUint(v, 16))
+}
+
+// NR is the 5G NR cell's measurements. Nil means unknown.
+type NR struct {
+	RSRPdBm, RSRQdB, SINRdB *float64
+	// Band is the NR band (78 for n78), 0 when unknown.
+	Band int
+}
+
+// ParseQENGNR parses the 5G NR part of Quectel's answer to
+// AT+QENG="servingcell", in the NSA form
+//
+//	+QENG: "NR5G-NSA",<MCC>,<MNC>,<PCID>,<RSRP>,<SINR>,<RSRQ>,<ARFCN>,<band>,...
+//
+// and the SA form
+//
+//	+QENG: "servingcell",<state>,"NR5G-SA",<duplex>,<MCC>,<MNC>,<cellID>,<PCID>,<TAC>,<ARFCN>,<band>,<NR_DL_bw>,<RSRP>,<RSRQ>,<SINR>,...
+//
+// It returns the zero NR, no error, when the modem is not on an NR cell.
+func ParseQENGNR(lines []string) (NR, error) {
+	for _, line := range lines {
+		if !strings.HasPrefix(line, "+QENG:") {
+			continue
+		}
+		p := fields(line)
+		for k, v := range p {
+			switch v {
+			case "NR5G-NSA":
+				q := p[k:]
+				if len(q) < 9 {
+					return NR{}, fmt.Errorf("at: +QENG NR5G-NSA line has %d parameters, want at least 9: %q", len(q), line)
+				}
+				n := NR{RSRPdBm: inRange(q[4], -156, -31), SINRdB: inRange(q[5], -30, 50), RSRQdB: inRange(q[6], -43, 20)}
+				n.Band = band(q[8])
+				return n, nil
+			case "NR5G-SA":
+				q := p[k:]
+				if len(q) < 13 {
+					return NR{}, fmt.Errorf("at: +QENG NR5G-SA line has %d parameters, want at least 13: %q", len(q), line)
+				}
+				n := NR{RSRPdBm: inRange(q[10], -156, -31), RSRQdB: inRange(q[11], -43, 20), SINRdB: inRange(q[12], -30, 50)}
+				n.Band = band(q[8])
+				return n, nil
+			}
+		}
+	}
+	return NR{}, nil
+}
+
+// band parses a band number, alone ("20") or at the end of a name
+// ("EUTRAN-BAND20", "NR5G_BAND78"); 0 when there is none or it is out of
+// 1-255.
+func band(s string) int {
+	i := len(s)
+	for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+		i--
+	}
+	if i == len(s) || len(s)-i > 3 {
+		return 0
+	}
+	b, _ := strconv.Atoi(s[i:])
+	if b < 1 || b > 255 {
+		return 0
+	}
+	return b
+}
+
+// CPSI is SIMCom's answer to AT+CPSI?: the system the modem is on and the
+// serving cell.
+type CPSI struct {
+	// Mode is the system mode as the modem gives it: "LTE", "LTE CAT-M1",
+	// "NR5G_SA", "WCDMA", "GSM", "NO SERVICE", ...
+	Mode string
+	// Online is true when the operation mode is "Online".
+	Online bool
+	// PLMN is the serving network's "MCC-MNC", e.g. "234-15".
+	PLMN string
+	// Tech is the radio technology in the agent's words ("lte", "5g-nsa",
+	// "5g-sa", "lte-m", ...), empty when unknown.
+	Tech string
+	LTE  LTE
+	NR   NR
+}
+
+var cpsiTechs = map[string]string{
+	"GSM": "gsm", "WCDMA": "umts", "TDS-CDMA": "umts", "LTE": "lte", "LTE CAT-M1": "lte-m",
+	"CAT-M": "lte-m", "LTE NB-IOT": "nb-iot", "NB-IOT": "nb-iot", "NR5G_SA": "5g-sa",
+}
+
+// ParseCPSI parses SIMCom's answer to AT+CPSI? (SIM7000, SIM7080, SIM7600,
+// A76xx, SIM8200). On LTE the parameters are
+//
+//	+CPSI: LTE,<operation mode>,<MCC>-<MNC>,<TAC>,<SCellID>,<PCellID>,<band>,<earfcn>,<dlbw>,<ulbw>,<RSRQ>,<RSRP>,<RSSI>,<RSSNR>
+//	+CPSI: LTE,Online,234-15,0x1A2B,12345678,123,EUTRAN-BAND20,6300,5,5,-94,-1003,-678,15
+//
+// TAC is hexadecimal with "0x"; SCellID, the E-UTRAN cell identity, is
+// decimal and is returned in hexadecimal like the other parsers'; the band
+// is "EUTRAN-BAND<n>". The SIM7600 and A76xx give RSRQ, RSRP and RSSI in
+// tenths of a dB (-94 is -9.4 dB, -1003 is -100.3 dBm, -678 is -67.8 dBm)
+// while the SIM7000 family gives whole dB (-13,-98,-71): RSRP, which is
+// -140..-44 dBm, tells them apart, as does RSSI when RSRP is missing.
+// RSSNR is taken as the SINR in dB, as the modems print it; a value
+// outside -30..50 (such as 255) is unknown.
+//
+// In 5G NSA a second line gives the NR secondary cell,
+//
+//	+CPSI: NR5G_NSA,<PCellID>,<band>,<ssb>,<RSRP>,<RSRQ>,<SNR>,...
+//
+// and in 5G SA
+//
+//	+CPSI: NR5G_SA,<operation mode>,<MCC>-<MNC>,<TAC>,<SCellID>,<PCellID>,<band>,<arfcn>,<RSRP>,<RSRQ>,<SNR>
+//
+// with the same tenths rule for RSRP and RSRQ; their SNR is in tenths of a
+// dB on some firmware and in dB on others, so one outside -30..50 dB is
+// taken in tenths. Other systems (GSM, WCDMA, "NO SERVICE") give Mode, Online and PLMN
+// only.
+func ParseCPSI(lines []string) (CPSI, error) {
+	var c CPSI
+	found := false
+	for _, line := range lines {
+		if !strings.HasPrefix(line, "+CPSI:") {
+			continue
+		}
+		p := fields(line)
+		if len(p) < 2 {
+			return CPSI{}, fmt.Errorf("at: %q is not a +CPSI response", line)
+		}
+		mode := strings.ToUpper(p[0])
+		switch {
+		case mode == "NR5G_NSA":
+			if len(p) < 7 {
+				return CPSI{}, fmt.Errorf("at: +CPSI NR5G_NSA line has %d parameters, want at least 7: %q", len(p), line)
+			}
+			c.NR = cpsiNR(p[2], p[4], p[5], p[6])
+			c.Tech = "5g-nsa"
+			found = true
+			continue
+		case found:
+			continue // a second system line: keep the first
+		}
+		found = true
+		c.Mode, c.Online = p[0], strings.EqualFold(p[1], "Online")
+		if c.Tech == "" {
+			c.Tech = cpsiTechs[mode]
+		}
+		if len(p) >= 3 && strings.Contains(p[2], "-") {
+			c.PLMN = p[2]
+		}
+		switch {
+		case strings.HasPrefix(mode, "LTE"):
+			if len(p) < 14 {
+				if len(p) > 2 {
+					return CPSI{}, fmt.Errorf("at: +CPSI LTE line has %d parameters, want 14: %q", len(p), line)
+				}
+				continue // "+CPSI: LTE,Offline" and the like
+			}
+			c.LTE.TAC = hexID(p[3])
+			if id, err := strconv.ParseUint(p[4], 10, 64); err == nil && id > 0 {
+				c.LTE.CellID = strings.ToUpper(strconv.FormatUint(id, 16))
+			}
+			c.LTE.Band = band(p[6])
+			tenths := isTenths(p[11], 300) || (!isNumber(p[11]) && isTenths(p[12], 250))
+			c.LTE.RSRQdB = scaled(p[10], tenths, -43, 20)
+			c.LTE.RSRPdBm = scaled(p[11], tenths, -156, -31)
+			c.LTE.RSSIdBm = scaled(p[12], tenths, -130, 0)
+			c.LTE.SINRdB = inRange(p[13], -30, 50)
+		case mode == "NR5G_SA":
+			if len(p) < 11 {
+				if len(p) > 2 {
+					return CPSI{}, fmt.Errorf("at: +CPSI NR5G_SA line has %d parameters, want 11: %q", len(p), line)
+				}
+				continue
+			}
+			c.LTE.TAC = hexID(p[3])
+			if id, err := strconv.ParseUint(p[4], 10, 64); err == nil && id > 0 {
+				c.LTE.CellID = strings.ToUpper(strconv.FormatUint(id, 16))
+			}
+			c.NR = cpsiNR(p[6], p[8], p[9], p[10])
+		}
+	}
+	if !found {
+		return CPSI{}, fmt.Errorf("at: no +CPSI response in %q", lines)
+	}
+	return c, nil
+}
+
+func cpsiNR(bandS, rsrp, rsrq, sinr string) NR {
+	tenths := isTenths(rsrp, 300)
+	return NR{Band: band(bandS), RSRPdBm: scaled(rsrp, tenths, -156, -31), RSRQdB: scaled(rsrq, tenths, -43, 20), SINRdB: snr(sinr)}
+}
+
+func isNumber(s string) bool {
+	_, err := strconv.ParseFloat(s, 64)
+	return err == nil
+}
+
+// isTenths reports whether s is a number whose size is above limit, which a
+// value in whole dB never is.
+func isTenths(s string, limit float64) bool {
+	v, err := strconv.ParseFloat(s, 64)
+	return err == nil && (v > limit || v < -limit)
+}
+
+// scaled parses s, divides it by ten when tenths is set, and keeps it when
+// it is within lo..hi.
+func scaled(s string, tenths bool, lo, hi float64) *float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil
+	}
+	if tenths {
+		v /= 10
+	}
+	if v < lo || v > hi {
+		return nil
+	}
+	return f(v)
+}
+
+// snr parses an SNR in dB, or in tenths of a dB when it is outside what a
+// modem measures in dB.
+func snr(s string) *float64 {
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return nil
+	}
+	if v < -30 || v > 50 {
+		v /= 10
+	}
+	if v < -30 || v > 50 {
+		return nil
+	}
+	return f(v)
+}
+
+// ErrClockNotSet means the modem's clock still holds its power-on default:
+// the network has not sent the time (NITZ) since the modem started.
+var ErrClockNotSet = errors.New("at: modem clock not set: the network has not sent the time since the modem started; use another time source")
+
+// clockNotBefore is the earliest time a set modem clock can show. Modems
+// start their clock at a fixed default (1980-01-06, the GPS epoch, on
+// Quectel; 2004-01-01 or 1970-01-01 on others), all before it.
+var clockNotBefore = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// ParseCCLK parses the answer to AT+CCLK?, the modem's real-time clock:
+//
+//	+CCLK: "yy/MM/dd,hh:mm:ss±zz"
+//
+// The date and time are local time and zz is the local time's offset from
+// UTC in quarters of an hour (-96..+96), so "25/11/25,20:55:01+04" is
+// 20:55:01 at UTC+01:00, 19:55:01 UTC. The result is in a fixed zone of
+// that offset. A clock without an offset is taken as UTC. Two-digit years
+// from 70 are 19yy, the others 20yy; a four-digit year is taken as is. A
+// clock before 2020, such as the default "80/01/06,00:00:00+00" of a modem
+// the network has not set, fails with ErrClockNotSet.
+func ParseCCLK(line string) (time.Time, error) {
+	p := fields(line)
+	if !strings.HasPrefix(line, "+CCLK:") || len(p) < 1 {
+		return time.Time{}, fmt.Errorf("at: %q is not a +CCLK response", line)
+	}
+	s := p[0]
+	if len(p) >= 2 && !strings.Contains(s, ",") {
+		s += "," + p[1] // the time without quotes
+	}
+	date, clk, ok := strings.Cut(s, ",")
+	if !ok {
+		return time.Time{}, fmt.Errorf("at: +CCLK %q has no time", s)
+	}
+	offset := 0
+	if i := strings.LastIndexAny(clk, "+-"); i >= 0 {
+		q, err := strconv.Atoi(clk[i+1:])
+		if err != nil || len(clk[i+1:]) > 3 || q > 96 {
+			return time.Time{}, fmt.Errorf("at: +CCLK time zone %q is not a number of quarter hours 0-96", clk[i:])
+		}
+		if clk[i] == '-' {
+			q = -q
+		}
+		offset = q * 15 * 60
+		clk = clk[:i]
+	}
+	d := strings.Split(date, "/")
+	c := strings.Split(clk, ":")
+	if len(d) != 3 || len(c) != 3 {
+		return time.Time{}, fmt.Errorf("at: +CCLK %q is not yy/MM/dd,hh:mm:ss", s)
+	}
+	var n [6]int
+	for i, v := range append(d, c...) {
+		x, err := strconv.Atoi(v)
+		if err != nil || x < 0 || len(v) > 4 {
+			return time.Time{}, fmt.Errorf("at: +CCLK %q is not yy/MM/dd,hh:mm:ss", s)
+		}
+		n[i] = x
+	}
+	year := n[0]
+	switch {
+	case len(d[0]) == 4:
+	case year >= 70 && year <= 99:
+		year += 1900
+	case year < 70:
+		year += 2000
+	default:
+		return time.Time{}, fmt.Errorf("at: +CCLK year %q is not yy or yyyy", d[0])
+	}
+	zone := time.UTC
+	if offset != 0 {
+		zone = time.FixedZone("", offset)
+	}
+	t := time.Date(year, time.Month(n[1]), n[2], n[3], n[4], n[5], 0, zone)
+	if t.Year() != year || int(t.Month()) != n[1] || t.Day() != n[2] || t.Hour() != n[3] || t.Minute() != n[4] || t.Second() != n[5] {
+		return time.Time{}, fmt.Errorf("at: +CCLK %q is not a valid date and time", s)
+	}
+	if t.Before(clockNotBefore) {
+		return time.Time{}, fmt.Errorf("%w (it reads %q)", ErrClockNotSet, s)
+	}
+	return t, nil
 }

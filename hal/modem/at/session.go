@@ -19,6 +19,10 @@ var ErrNoAnswer = errors.New("at: no answer from the modem")
 // ERROR", "+CMS ERROR"): the modem answered, but refused.
 var ErrError = errors.New("at: command refused")
 
+// ErrPortLost is wrapped by errors reading or writing the port: the modem
+// was unplugged, reset or re-enumerated under the session.
+var ErrPortLost = errors.New("at: port lost")
+
 // CommandError is the modem's refusal of a command.
 type CommandError struct {
 	Command string
@@ -67,7 +71,7 @@ func (s *Session) Command(ctx context.Context, cmd string, timeout time.Duration
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if _, err := io.WriteString(s.port, cmd+"\r"); err != nil {
-		return nil, fmt.Errorf("at: %s: write: %w: check the modem is still connected", cmd, err)
+		return nil, fmt.Errorf("%w: %s: write: %w: check the modem is still connected", ErrPortLost, cmd, err)
 	}
 	prefix := responsePrefix(cmd)
 	var resp []string
@@ -77,7 +81,7 @@ func (s *Session) Command(ctx context.Context, cmd string, timeout time.Duration
 			if ctx.Err() != nil {
 				return nil, fmt.Errorf("%w to %s in %s: it may be resetting, or the port may not be its AT command port: %w", ErrNoAnswer, cmd, timeout, ctx.Err())
 			}
-			return nil, fmt.Errorf("at: %s: read: %w: check the modem is still connected", cmd, err)
+			return nil, fmt.Errorf("%w: %s: read: %w: check the modem is still connected", ErrPortLost, cmd, err)
 		}
 		switch {
 		case line == "OK":
@@ -111,11 +115,23 @@ func responsePrefix(cmd string) string {
 	return name + ":"
 }
 
-// line returns the next non-blank line.
+// clean drops what line noise leaves in a line: control characters,
+// bytes that are not UTF-8, and spaces around it.
+func clean(b []byte) string {
+	keep := b[:0:0]
+	for _, c := range b {
+		if c >= 0x20 && c != 0x7f {
+			keep = append(keep, c)
+		}
+	}
+	return strings.TrimSpace(strings.ToValidUTF8(string(keep), ""))
+}
+
+// line returns the next non-blank line, cleaned of line noise.
 func (s *Session) line(ctx context.Context) (string, error) {
 	for {
 		if i := bytes.IndexAny(s.buf, "\r\n"); i >= 0 {
-			line := strings.TrimSpace(string(s.buf[:i]))
+			line := clean(s.buf[:i])
 			s.buf = s.buf[i+1:]
 			if line != "" {
 				return line, nil

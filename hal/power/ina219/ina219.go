@@ -5,7 +5,11 @@
 // not use the chip's calibration register: current is the shunt voltage
 // (10 µV steps, ±320 mV) divided by the shunt's resistance from config, and
 // power is that current times the bus voltage (4 mV steps, up to 32 V).
-// Current is positive when it flows from the chip's IN+ to IN-.
+// Current is positive when it flows from the chip's IN+ to IN-, unless
+// Config.Reverse is set.
+//
+// What the volts, amps and watts fill in the reading depends on
+// Config.Measures; see Battery, Panel and Load.
 package ina219
 
 import (
@@ -18,6 +22,7 @@ import (
 	"periph.io/x/conn/v3/i2c"
 
 	"github.com/outpost-cctv/outpost/hal/power"
+	"github.com/outpost-cctv/outpost/hal/power/internal/ina"
 	"github.com/outpost-cctv/outpost/internal/clock"
 )
 
@@ -32,11 +37,14 @@ const (
 	configValue = 0x399F
 )
 
-// What the sensor measures.
+// What the sensor measures, and where its values go in the reading.
 const (
-	Battery = "battery"
-	Panel   = "panel"
-	Load    = "load"
+	// Battery: bus volts to BatteryV, amps to BatteryA.
+	Battery = ina.Battery
+	// Panel: bus volts to PanelV, volts × amps to PanelW.
+	Panel = ina.Panel
+	// Load: volts × amps to LoadW.
+	Load = ina.Load
 )
 
 // DefaultAddr is the chip's address with A0 and A1 grounded.
@@ -51,21 +59,22 @@ type Config struct {
 	// Measures is Battery, Panel or Load: which fields of the reading the
 	// volts and amps go to.
 	Measures string
+	// Reverse flips the sign of the current, for a shunt wired the other
+	// way round (the battery's current must be positive while charging).
+	Reverse bool
 }
 
 func (c *Config) validate() error {
 	if c.Addr == 0 {
 		c.Addr = DefaultAddr
 	}
-	switch {
-	case c.Addr < 0x40 || c.Addr > 0x4F:
-		return fmt.Errorf("ina219: address %#x: must be 0x40-0x4f, as set by the A0/A1 pins", c.Addr)
-	case !(c.ShuntOhms > 0) || math.IsInf(c.ShuntOhms, 0):
-		return fmt.Errorf("ina219: shunt %g Ω: must be above 0: read it off the resistor (R100 is 0.1)", c.ShuntOhms)
-	case c.Measures != Battery && c.Measures != Panel && c.Measures != Load:
-		return fmt.Errorf("ina219: measures %q: use %s, %s or %s", c.Measures, Battery, Panel, Load)
+	if err := ina.CheckAddr("ina219", c.Addr); err != nil {
+		return err
 	}
-	return nil
+	if !(c.ShuntOhms > 0) || math.IsInf(c.ShuntOhms, 0) {
+		return fmt.Errorf("ina219: shunt %g Ω: must be above 0: read it off the resistor (R100 is 0.1)", c.ShuntOhms)
+	}
+	return ina.CheckMeasures("ina219", c.Measures)
 }
 
 // Sensor reads one INA219.
@@ -100,16 +109,16 @@ func (s *Sensor) Read(ctx context.Context) (power.Reading, error) {
 		return power.Reading{}, fmt.Errorf("ina219: %w", err)
 	}
 	if !s.configured {
-		if err := s.dev.Tx([]byte{regConfig, configValue >> 8, configValue & 0xFF}, nil); err != nil {
+		if err := ina.WriteReg(&s.dev, regConfig, configValue); err != nil {
 			return power.Reading{}, s.busErr("write configuration", err)
 		}
 		s.configured = true
 	}
-	shunt, err := s.reg(regShunt)
+	shunt, err := ina.Reg(&s.dev, regShunt)
 	if err != nil {
 		return power.Reading{}, s.busErr("read shunt voltage", err)
 	}
-	bus, err := s.reg(regBus)
+	bus, err := ina.Reg(&s.dev, regBus)
 	if err != nil {
 		return power.Reading{}, s.busErr("read bus voltage", err)
 	}
@@ -117,34 +126,21 @@ func (s *Sensor) Read(ctx context.Context) (power.Reading, error) {
 	if overflow {
 		s.log.Warn("current beyond the shunt's range, reported as unknown: use a smaller shunt", "shunt_ohms", s.cfg.ShuntOhms)
 	}
-	r := power.Reading{Time: s.clk.Now()}
-	switch s.cfg.Measures {
-	case Battery:
-		r.BatteryV, r.BatteryA = power.F(v), a
-	case Panel:
-		r.PanelV = power.F(v)
-		if a != nil {
-			r.PanelW = power.F(v * *a)
+	var w *float64
+	if a != nil {
+		if s.cfg.Reverse {
+			*a = -*a
 		}
-	case Load:
-		if a != nil {
-			r.LoadW = power.F(v * *a)
-		}
+		w = power.F(v * *a)
 	}
+	r := power.Reading{Time: s.clk.Now()}
+	ina.Fill(&r, s.cfg.Measures, v, a, w)
 	return r, nil
 }
 
 func (s *Sensor) busErr(what string, err error) error {
 	s.configured = false
-	return fmt.Errorf("ina219: %s at %#x: %w: check SDA/SCL wiring, the address (A0/A1 pins) and that I²C is enabled", what, s.cfg.Addr, err)
-}
-
-func (s *Sensor) reg(r byte) (uint16, error) {
-	var b [2]byte
-	if err := s.dev.Tx([]byte{r}, b[:]); err != nil {
-		return 0, err
-	}
-	return uint16(b[0])<<8 | uint16(b[1]), nil
+	return ina.BusErr("ina219", what, s.cfg.Addr, err)
 }
 
 // decode turns the shunt and bus voltage registers into volts and amps.

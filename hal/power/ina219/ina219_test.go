@@ -40,22 +40,25 @@ func TestRead(t *testing.T) {
 	tests := []struct {
 		name     string
 		measures string
+		reverse  bool
 		ops      []i2ctest.IO
 		want     string // batteryV|batteryA|panelV|panelW|loadW
 		wantErr  string
 	}{
-		{"battery charging", Battery, []i2ctest.IO{writeConfig, shunt50mA, bus12V8}, "12.800|0.050|nil|nil|nil", ""},
-		{"battery discharging", Battery, []i2ctest.IO{writeConfig, shuntMinus50mA, bus12V8}, "12.800|-0.050|nil|nil|nil", ""},
-		{"panel", Panel, []i2ctest.IO{writeConfig, shunt50mA, bus12V8}, "nil|nil|12.800|0.640|nil", ""},
-		{"load", Load, []i2ctest.IO{writeConfig, shunt50mA, bus12V8}, "nil|nil|nil|nil|0.640", ""},
-		{"overflow flag", Battery, []i2ctest.IO{writeConfig, shunt50mA, bus12V8OVF}, "12.800|nil|nil|nil|nil", ""},
-		{"shunt at full scale", Panel, []i2ctest.IO{writeConfig, shuntMax, bus12V8}, "nil|nil|12.800|nil|nil", ""},
-		{"no chip at the address", Battery, wrongAddrOps, "", "write configuration at 0x40"},
+		{"battery charging", Battery, false, []i2ctest.IO{writeConfig, shunt50mA, bus12V8}, "12.800|0.050|nil|nil|nil", ""},
+		{"battery discharging", Battery, false, []i2ctest.IO{writeConfig, shuntMinus50mA, bus12V8}, "12.800|-0.050|nil|nil|nil", ""},
+		{"panel", Panel, false, []i2ctest.IO{writeConfig, shunt50mA, bus12V8}, "nil|nil|12.800|0.640|nil", ""},
+		{"load", Load, false, []i2ctest.IO{writeConfig, shunt50mA, bus12V8}, "nil|nil|nil|nil|0.640", ""},
+		{"overflow flag", Battery, false, []i2ctest.IO{writeConfig, shunt50mA, bus12V8OVF}, "12.800|nil|nil|nil|nil", ""},
+		{"shunt at full scale", Panel, false, []i2ctest.IO{writeConfig, shuntMax, bus12V8}, "nil|nil|12.800|nil|nil", ""},
+		{"reversed shunt", Battery, true, []i2ctest.IO{writeConfig, shunt50mA, bus12V8}, "12.800|-0.050|nil|nil|nil", ""},
+		{"reversed panel", Panel, true, []i2ctest.IO{writeConfig, shuntMinus50mA, bus12V8}, "nil|nil|12.800|0.640|nil", ""},
+		{"no chip at the address", Battery, false, wrongAddrOps, "", "write configuration at 0x40"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			bus := &i2ctest.Playback{Ops: tt.ops, DontPanic: true}
-			s, err := New(bus, Config{ShuntOhms: 0.1, Measures: tt.measures}, clock.NewFake(t0), slog.New(slog.DiscardHandler))
+			s, err := New(bus, Config{ShuntOhms: 0.1, Measures: tt.measures, Reverse: tt.reverse}, clock.NewFake(t0), slog.New(slog.DiscardHandler))
 			if err != nil {
 				t.Fatal(err)
 			}
