@@ -67,3 +67,20 @@ bench:
 
 clean:
 	rm -rf bin
+
+.PHONY: deb deb-test test-emulated
+
+# Debian packages of the agent for the boards, bin/deb/outpost_VERSION_arm64.deb
+# and _armhf.deb (docs/deploy.md installs one); deb-test checks them without
+# installing them here. Both are reproducible from the commit.
+deb:
+	@VERSION='$(VERSION)' COMMIT='$(COMMIT)' DATE='$(DATE)' LDFLAGS='$(LDFLAGS)' GO='$(GO)' scripts/build-deb.sh
+
+deb-test:
+	@GO='$(GO)' scripts/deb-test.sh
+
+# The tests of the byte, time and concurrency code as ARM binaries (arm64,
+# armv7, armv6) under qemu's user-mode emulation; installs qemu-user-static
+# from Debian's packages when run as root.
+test-emulated: deps
+	@GO='$(GO)' scripts/test-emulated.sh

@@ -23,4 +23,8 @@ const (
 	ExitUsage     = 2 // bad flags or an invalid config: nothing was started
 	ExitNoFootage = 3 // an export or snapshot range holds no footage
 	ExitTimeout   = 4 // components did not stop within the shutdown bound
+	// ExitPowerShutdown: the battery reached the power policy's shutdown
+	// level and the agent stopped cleanly; the service manager must not
+	// restart it (RestartPreventExitStatus=5).
+	ExitPowerShutdown = 5
 )

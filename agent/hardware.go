@@ -106,15 +106,16 @@ func NewModem(cfg config.Config, clk clock.Clock, log *slog.Logger) (modem.Modem
 	return nil, fmt.Errorf("modem: source %q is not supported", m.Source)
 }
 
-// KindPIR and KindTamper are the kinds of the PIR sensor's events and of
-// the cabinet tamper switch's alerts on the events topic.
+// KindPIR is the kind of the PIR sensor's events on the events topic;
+// KindTamper names the tamper switch's input.
 const (
 	KindPIR    = "pir"
 	KindTamper = "tamper"
 )
 
 // Pins runs the unit's GPIO: the PIR sensor's triggers, the tamper
-// switch's alerts, and the IR relay (the ir command).
+// switch (TamperOpen, for the fault detectors), and the IR relay (the ir
+// command).
 type Pins struct {
 	cfg     config.GPIO
 	log     *slog.Logger
@@ -123,8 +124,21 @@ type Pins struct {
 	trigger func(kind string, at time.Time)
 	send    func(ctx context.Context, class uplink.Priority, e wire.Event)
 
-	mu    sync.Mutex
-	relay *gpio.Output
+	mu     sync.Mutex
+	relay  *gpio.Output
+	tamper *gpio.Input
+}
+
+// TamperOpen reports whether the cabinet is open; known is false without
+// a tamper switch, or before it was read.
+func (p *Pins) TamperOpen() (open, known bool) {
+	p.mu.Lock()
+	in := p.tamper
+	p.mu.Unlock()
+	if in == nil {
+		return false, false
+	}
+	return in.Active()
 }
 
 // NewPins returns the GPIO component, or nil when no pin is configured.
@@ -170,6 +184,11 @@ func (p *Pins) Run(ctx context.Context) error {
 			return fmt.Errorf("gpio.%s: %w", c.name, err)
 		}
 		inputs = append(inputs, input{c.name, in})
+		if c.name == KindTamper {
+			p.mu.Lock()
+			p.tamper = in
+			p.mu.Unlock()
+		}
 	}
 	if c := p.cfg.IRRelay; c.Pin != "" {
 		pin, err := p.lookup(c.Pin)
@@ -226,16 +245,9 @@ func (p *Pins) handle(ctx context.Context, name string, e gpio.Event) {
 			p.send(ctx, uplink.PriorityEvent, ev)
 		}
 	case KindTamper:
-		switch {
-		case e.Active:
-			ev := wire.NewEvent(e.Time, KindTamper, wire.SeverityAlert, "cabinet opened (tamper switch)")
-			ev.Data = map[string]any{"open": true, "at_start": e.Initial}
-			p.send(ctx, uplink.PriorityAlert, ev)
-		case !e.Initial:
-			ev := wire.NewEvent(e.Time, KindTamper, wire.SeverityInfo, "cabinet closed (tamper switch)")
-			ev.Data = map[string]any{"open": false}
-			p.send(ctx, uplink.PriorityEvent, ev)
-		}
+		// The fault detectors raise tamper_open from the switch's state
+		// (TamperOpen): an alert while the door is open, in the health.
+		p.log.Info("tamper switch", "open", e.Active, "at_start", e.Initial)
 	}
 }
 

@@ -23,7 +23,9 @@ const KindMotion = "motion"
 // post-roll) and publishes a motion event with a small thumbnail (left
 // out when the data budget says so); at the end it publishes the event's
 // end and score.
-func newMotion(log *slog.Logger, clk clock.Clock, session *uplink.Session, topics wire.Topics, rec *footage.Recorder) (*motion.Sink, error) {
+// thumbs says whether thumbnails may be sent (not in the power policy's
+// eco mode); the data budget's policy has its say too.
+func newMotion(log *slog.Logger, clk clock.Clock, session *uplink.Session, topics wire.Topics, rec *footage.Recorder, thumbs func() bool) (*motion.Sink, error) {
 	return motion.NewSink(log, clk, motion.DefaultConfig(), func(e motion.Event) {
 		var ev wire.Event
 		if !e.Ended() {
@@ -35,7 +37,7 @@ func newMotion(log *slog.Logger, clk clock.Clock, session *uplink.Session, topic
 				fmt.Sprintf("motion for %s", e.End.Sub(e.Start).Round(100*time.Millisecond)))
 			ev.Data = map[string]any{"start": e.Start.UTC(), "end": e.End.UTC(), "score": round2(e.Score),
 				"box": []float64{round2(e.Box.X0), round2(e.Box.Y0), round2(e.Box.X1), round2(e.Box.Y1)}}
-			if session.DataPolicy().Thumbnails() && e.Peak != nil {
+			if session.DataPolicy().Thumbnails() && thumbs() && e.Peak != nil {
 				if jpg, err := motion.Thumbnail(e.Peak, 0, 0); err == nil {
 					ev.Data["thumbnail_jpeg"] = base64.StdEncoding.EncodeToString(jpg)
 				}

@@ -54,6 +54,9 @@ type Runner struct {
 
 	desired   chan wire.ConfigDesired
 	rollbacks chan rollbackRequest
+	modes     chan modeChange
+	// faults outlive the units the runner restarts.
+	faults *Faults
 
 	mu   sync.Mutex
 	cfg  config.Config
@@ -63,6 +66,7 @@ type Runner struct {
 	// fallback is the version to go back to when the configuration about
 	// to start cannot be built.
 	fallback *int64
+	policy   *powerPolicy
 }
 
 // HistoryLen is how many applied configurations a unit keeps.
@@ -133,12 +137,16 @@ func NewRunner(path string, cfg config.Config, log *slog.Logger, clk clock.Clock
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	return &Runner{
+	r := &Runner{
 		path: path, log: log.With("component", "config"), base: log, clk: clk, cfg: cfg,
 		dir:       filepath.Join(cfg.DataDir, "config"),
 		desired:   make(chan wire.ConfigDesired, 1),
 		rollbacks: make(chan rollbackRequest),
+		modes:     make(chan modeChange, 1),
+		policy:    newPowerPolicy(cfg.Power.Policy),
 	}
+	r.faults = NewFaults(clk, log, r.sendEvent)
+	return r
 }
 
 // Run runs the unit until ctx is done, restarting it when a change of
@@ -148,7 +156,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	for {
-		u, err := newUnit(r.cfg, r.base, r.clk, r)
+		r.mu.Lock()
+		r.policy.cfg = r.cfg.Power.Policy
+		eff := derive(r.cfg, r.policy.mode)
+		r.mu.Unlock()
+		u, err := newUnit(eff, r.base, r.clk, r)
 		if err != nil {
 			if r.fallback == nil {
 				return err
@@ -168,6 +180,12 @@ func (r *Runner) Run(ctx context.Context) error {
 		go func() { done <- u.Run(uctx) }()
 		restart, err := r.serve(ctx, u, done)
 		cancel()
+		if errors.Is(err, ErrPowerShutdown) {
+			if uerr := <-done; uerr != nil {
+				r.log.Warn("stopping for the battery", "err", uerr)
+			}
+			return r.powerOff(ctx)
+		}
 		if !restart {
 			return err
 		}
@@ -208,6 +226,14 @@ func (r *Runner) serve(ctx context.Context, u *Unit, done <-chan error) (bool, e
 					}
 					t.Stop()
 				}
+				return true, nil
+			}
+		case mc := <-r.modes:
+			restart, stop := r.handleMode(ctx, mc)
+			if stop {
+				return false, ErrPowerShutdown
+			}
+			if restart {
 				return true, nil
 			}
 		case <-tick.C():

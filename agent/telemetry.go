@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -75,6 +76,12 @@ type TelemetryOptions struct {
 	Boot    time.Time
 	Version string
 	Streams Streams
+	// OnPower, when set, is given every power reading (the power policy
+	// follows the battery through it).
+	OnPower func(power.Reading, error)
+	// Faults and PowerMode, when set, go into the health topic.
+	Faults    func() []wire.Fault
+	PowerMode func() string
 }
 
 // Deadbands: a sample is published before its stream's max interval only
@@ -123,7 +130,38 @@ type Telemetry struct {
 	operator string
 	started  bool
 	retime   *Streams // new timings, taken at the next tick
+	// The newest readings, for the fault detectors.
+	lastPower    power.Reading
+	lastPowerErr error
+	lastSignal   modem.Signal
+	lastSigErr   error
+	havePower    bool
+	haveSignal   bool
 }
+
+// LastPower returns the newest power reading and its error; the error is
+// ErrNoReading before the first.
+func (t *Telemetry) LastPower() (power.Reading, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.havePower {
+		return power.Reading{}, ErrNoReading
+	}
+	return t.lastPower, t.lastPowerErr
+}
+
+// LastSignal returns the newest modem reading and its error.
+func (t *Telemetry) LastSignal() (modem.Signal, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.haveSignal {
+		return modem.Signal{}, ErrNoReading
+	}
+	return t.lastSignal, t.lastSigErr
+}
+
+// ErrNoReading: no reading has been taken yet.
+var ErrNoReading = errors.New("no reading yet")
 
 // stream is one telemetry stream's state.
 type stream struct {
@@ -368,6 +406,12 @@ func (t *Telemetry) readPower(ctx context.Context, now time.Time) sample {
 	defer cancel()
 	r, err := t.o.Power.Read(rctx)
 	t.readFailed(wire.StreamPower, err)
+	t.mu.Lock()
+	t.lastPower, t.lastPowerErr, t.havePower = r, err, true
+	t.mu.Unlock()
+	if t.o.OnPower != nil {
+		t.o.OnPower(r, err)
+	}
 	if err != nil {
 		r = power.Reading{Time: now}
 	}
@@ -388,6 +432,9 @@ func (t *Telemetry) readSignal(ctx context.Context, now time.Time) sample {
 	defer cancel()
 	s, err := t.o.Modem.Signal(rctx)
 	t.readFailed(wire.StreamSignal, err)
+	t.mu.Lock()
+	t.lastSignal, t.lastSigErr, t.haveSignal = s, err, true
+	t.mu.Unlock()
 	quality := s.Quality()
 	if err != nil {
 		s, quality = modem.Signal{Time: now}, "unknown"
@@ -462,9 +509,11 @@ func i2f(v *int64) *float64 {
 
 // healthState is what was last published on the health topic.
 type healthState struct {
-	last []wire.ComponentHealth
-	at   time.Time
-	sent bool
+	last   []wire.ComponentHealth
+	at     time.Time
+	sent   bool
+	mode   string
+	faults []wire.Fault
 }
 
 // health republishes the retained health when a component's state changed,
@@ -478,10 +527,19 @@ func (t *Telemetry) health(ctx context.Context, h *healthState) {
 	}
 	now := t.clk.Now()
 	cur := t.healthNow()
-	if h.sent && now.Sub(h.at) < time.Hour && reflect.DeepEqual(stripSince(cur), stripSince(h.last)) {
+	faults := []wire.Fault{}
+	if t.o.Faults != nil {
+		faults = t.o.Faults()
+	}
+	mode := ""
+	if t.o.PowerMode != nil {
+		mode = t.o.PowerMode()
+	}
+	same := reflect.DeepEqual(stripSince(cur), stripSince(h.last)) && mode == h.mode && sameFaults(faults, h.faults)
+	if h.sent && now.Sub(h.at) < time.Hour && same {
 		return
 	}
-	b, err := json.Marshal(wire.Health{Header: wire.NewHeader(now), Components: cur})
+	b, err := json.Marshal(wire.Health{Header: wire.NewHeader(now), Components: cur, PowerMode: mode, Faults: faults})
 	if err != nil {
 		t.log.Error("encoding health", "err", err)
 		return
@@ -492,7 +550,22 @@ func (t *Telemetry) health(ctx context.Context, h *healthState) {
 		t.log.Debug("health not sent", "err", err)
 		return
 	}
-	h.last, h.at, h.sent = cur, now, true
+	h.last, h.at, h.sent, h.mode, h.faults = cur, now, true, mode, faults
+}
+
+// sameFaults compares fault sets by kind, severity and message: figures in
+// a message (the days of retention left) republish the health only when
+// they change in words.
+func sameFaults(a, b []wire.Fault) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].Kind != b[i].Kind || a[i].Severity != b[i].Severity || a[i].Message != b[i].Message {
+			return false
+		}
+	}
+	return true
 }
 
 func (t *Telemetry) healthNow() []wire.ComponentHealth {

@@ -1,8 +1,11 @@
 package agent
 
 import (
+	"os"
+
 	"context"
 	"errors"
+	"github.com/outpost-cctv/outpost/hal/power"
 	"log/slog"
 	"time"
 
@@ -28,6 +31,8 @@ type Unit struct {
 	session   *uplink.Session
 	telemetry *Telemetry
 	health    lockedHealth
+	faults    *Faults
+	monitor   *Monitor
 }
 
 // NewUnit builds the components described by cfg. It opens no device and
@@ -96,13 +101,23 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 		},
 	})
 	u.session = session
+	send := func(ctx context.Context, class uplink.Priority, e wire.Event) {
+		if err := session.SendJSON(ctx, class, topics.Events(), e); err != nil {
+			log.Warn("event not sent", "kind", e.Kind, "err", err)
+		}
+	}
+	// The power mode and the faults outlive a unit the runner restarts.
+	mode, faults := ModeNormal, NewFaults(clk, log, send)
+	var onPower func(power.Reading, error)
 	if rc != nil {
 		if err := session.Subscribe(context.Background(), topics.ConfigDesired(), rc.onDesired); err != nil {
 			return nil, err
 		}
 		session.Handle("config.history", rc.history)
 		session.Handle("config.rollback", rc.rollback)
+		mode, faults, onPower = rc.powerMode(), rc.faults, rc.observePower
 	}
+	u.faults = faults
 	telemetry = NewTelemetry(log, session, TelemetryOptions{
 		Clock: clk, Topics: topics, Power: pw, Modem: md, Health: u.sup.Statuses,
 		Link: session.Link, Policy: session.DataPolicy, Boot: boot, Version: version.Version,
@@ -117,45 +132,52 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 			}, true
 		},
 		Streams: streams(cfg.Telemetry),
+		OnPower: onPower, Faults: faults.List, PowerMode: func() string { return mode },
 	})
 	u.telemetry = telemetry
 	HandleUnitCommands(session, telemetry, boot)
 	transfers := newTransfers(log, cfg, session, recorder, u.Latest, clk)
 	handleEvents(session, recorder, clk.Now)
-	detector, err := newMotion(log, clk, session, topics, recorder)
-	if err != nil {
-		return nil, err
+	inputs := MonitorInputs{
+		StoreFaults: recorder.Faults, StoreStats: recorder.Stats,
+		Power: telemetry.LastPower, Signal: telemetry.LastSignal,
+		System: func() SystemStats { return ReadSystem(os.DirFS("/")) },
+		Policy: session.DataPolicy, Statuses: u.sup.Statuses, Synced: clockSynced,
+		PowerMode: func() string { return mode },
 	}
-	capture := NewCapture(log, openCamera(cfg, clk, log), u.Latest, recorder, detector)
-	send := func(ctx context.Context, class uplink.Priority, e wire.Event) {
-		if err := session.SendJSON(ctx, class, topics.Events(), e); err != nil {
-			log.Warn("event not sent", "kind", e.Kind, "err", err)
-		}
-	}
-	var extra []Component
-	if pins := NewPins(cfg.GPIO, boardLookup(log), clk, log, recorder.Trigger, send); pins != nil {
-		session.Handle("ir", pins.handleIR)
-		extra = append(extra, pins)
-	}
-	if cfg.Watchdog.Device != "" {
-		extra = append(extra, &HardwareWatchdog{cfg: cfg.Watchdog, clk: clk, log: log.With("component", "watchdog"), healthy: u.healthy})
-	}
-	for _, c := range extra {
-		if err := u.sup.Add(c); err != nil {
-			return nil, err
-		}
-	}
-	for _, c := range []struct {
+	type dep struct {
 		c    Component
 		deps []string
-	}{
-		{recorder, nil},
-		{session, nil},
-		{capture, nil},
-		{telemetry, []string{"uplink"}},
-		{transfers, []string{"uplink", "recorder"}},
-		{detector, nil},
-	} {
+	}
+	comps := []dep{{recorder, nil}, {session, nil}}
+	// In critical mode the camera is off: the battery's last energy goes
+	// to the heartbeat; what was recorded is kept.
+	if mode != ModeCritical && mode != ModeShutdown {
+		detector, err := newMotion(log, clk, session, topics, recorder, func() bool { return mode == ModeNormal })
+		if err != nil {
+			return nil, err
+		}
+		src := openCamera(cfg, clk, log)
+		if cfg.Camera.Source == "sim" {
+			inj := &faultInjector{}
+			session.Handle("sim.camera", inj.handle)
+			src = inj.wrap(src)
+		}
+		capture := NewCapture(log, src, u.Latest, recorder, detector)
+		inputs.LastFrame = capture.LastFrame
+		comps = append(comps, dep{capture, nil}, dep{detector, nil})
+	}
+	if pins := NewPins(cfg.GPIO, boardLookup(log), clk, log, recorder.Trigger, send); pins != nil {
+		session.Handle("ir", pins.handleIR)
+		inputs.Tamper = pins.TamperOpen
+		comps = append(comps, dep{pins, nil})
+	}
+	if cfg.Watchdog.Device != "" {
+		comps = append(comps, dep{&HardwareWatchdog{cfg: cfg.Watchdog, clk: clk, log: log.With("component", "watchdog"), healthy: u.healthy}, nil})
+	}
+	u.monitor = NewMonitor(cfg.Faults, cfg.Retention, inputs, faults, clk, log)
+	comps = append(comps, dep{telemetry, []string{"uplink"}}, dep{transfers, []string{"uplink", "recorder"}}, dep{u.monitor, nil})
+	for _, c := range comps {
 		if err := u.sup.Add(c.c, c.deps...); err != nil {
 			return nil, err
 		}
@@ -207,6 +229,8 @@ func ExitCode(err error) int {
 		return ExitOK
 	case errors.Is(err, ErrShutdownTimeout):
 		return ExitTimeout
+	case errors.Is(err, ErrPowerShutdown):
+		return ExitPowerShutdown
 	}
 	var ce config.Errors
 	if errors.As(err, &ce) {

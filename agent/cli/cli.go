@@ -33,7 +33,7 @@ func commands() map[string]command {
 		"demo":    {"run a simulated unit with an embedded MQTT broker", demoCmd},
 		"config":  {"check a config file: outpost config check FILE", configCmd},
 		"version": {"print the version", versionCmd},
-		"probe":   {"check a camera on site: outpost probe camera /dev/video0 [--snapshot FILE.jpg]", probeCmd},
+		"probe":   {"check hardware on site: outpost probe camera|power|modem|gpio ...", probeCmd},
 		"footage": {"inspect, export and verify recorded footage (works with no link)", footageCmd},
 	}
 }
@@ -111,7 +111,11 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 // code. The configuration was read from the file at path, which the
 // control room may change through config/desired.
 func runUnit(ctx context.Context, env Env, cfg config.Config, path string, log *slog.Logger) int {
-	if err := agent.NewRunner(path, cfg, log, nil).Run(ctx); err != nil {
+	r := agent.NewRunner(path, cfg, log, nil)
+	// Under systemd (Type=notify): readiness, status, watchdog, stopping.
+	stopNotify := agent.NotifySystemd(ctx, env.Getenv, r.Statuses, log)
+	defer stopNotify()
+	if err := r.Run(ctx); err != nil {
 		fmt.Fprintln(env.Stderr, "outpost:", err)
 		return agent.ExitCode(err)
 	}

@@ -28,6 +28,7 @@ type Config struct {
 	Modem     Modem     `yaml:"modem"`
 	GPIO      GPIO      `yaml:"gpio"`
 	Watchdog  Watchdog  `yaml:"watchdog"`
+	Faults    Faults    `yaml:"faults"`
 	// ShutdownTimeout bounds how long the agent takes to stop on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -170,6 +171,57 @@ type Power struct {
 	VEDirect PowerVEDirect `yaml:"vedirect"`
 	INA      PowerINA      `yaml:"ina"`
 	Sysfs    PowerSysfs    `yaml:"sysfs"`
+	Policy   PowerPolicy   `yaml:"policy"`
+}
+
+// PowerPolicy sets when the unit saves power: by state of charge when the
+// hardware reports it, else by battery voltage. Each level is left again
+// only once the value is Hysteresis above it.
+type PowerPolicy struct {
+	EcoSOC        float64 `yaml:"eco_soc"`
+	CriticalSOC   float64 `yaml:"critical_soc"`
+	ShutdownSOC   float64 `yaml:"shutdown_soc"`
+	HysteresisSOC float64 `yaml:"hysteresis_soc"`
+	EcoV          float64 `yaml:"eco_v"`
+	CriticalV     float64 `yaml:"critical_v"`
+	ShutdownV     float64 `yaml:"shutdown_v"`
+	HysteresisV   float64 `yaml:"hysteresis_v"`
+	// EcoFPS is the camera's frame rate in eco mode.
+	EcoFPS int `yaml:"eco_fps"`
+	// ShutdownCommand powers the board off (e.g. "systemctl poweroff",
+	// allowed to the agent's user by polkit); empty: the agent stops with
+	// exit code 5 and the service manager must not restart it.
+	ShutdownCommand string `yaml:"shutdown_command"`
+}
+
+// Faults sets the fault detectors' thresholds.
+type Faults struct {
+	// CheckInterval is how often the detectors look (1s-1m).
+	CheckInterval Duration `yaml:"check_interval"`
+	// CameraNoFrames: no frame for this long is a fault.
+	CameraNoFrames Duration `yaml:"camera_no_frames"`
+	// CameraFrozen and CameraBlack: how long a frozen or black (or
+	// uniform) picture lasts before it is a fault.
+	CameraFrozen Duration `yaml:"camera_frozen"`
+	CameraBlack  Duration `yaml:"camera_black"`
+	// SceneChanged: how long the view must differ from the commissioning
+	// reference (camera knocked or turned), or be less sharp than it.
+	SceneChanged Duration `yaml:"scene_changed"`
+	// WeakSignalDBm and WeakSignalFor: RSRP below this for this long.
+	WeakSignalDBm float64  `yaml:"weak_signal_dbm"`
+	WeakSignalFor Duration `yaml:"weak_signal_for"`
+	// UnregisteredFor: the modem off the network for this long.
+	UnregisteredFor Duration `yaml:"unregistered_for"`
+	// TemperatureC: the board's temperature limit.
+	TemperatureC float64 `yaml:"temperature_c"`
+	// MemoryMax: the agent's heap above this for five minutes.
+	MemoryMax Size `yaml:"memory_max"`
+	// ClockStep: a wall clock step at least this large is reported.
+	ClockStep Duration `yaml:"clock_step"`
+	// UnsyncedFor: the clock not synchronised for this long.
+	UnsyncedFor Duration `yaml:"unsynced_for"`
+	// ComponentFailing: a component failing (restarting) this long.
+	ComponentFailing Duration `yaml:"component_failing"`
 }
 
 // PowerINA is an INA219 or INA226 current and voltage monitor on I²C.
@@ -336,7 +388,16 @@ func Default() Config {
 		Power: Power{Source: "sim", Sim: PowerSim{CapacityWh: 1200, PanelPeakW: 100, LoadW: 8, InitialSOC: 80, TimeScale: 1},
 			VEDirect: PowerVEDirect{Port: "/dev/ttyUSB0", Timeout: Duration(3 * time.Second)},
 			INA:      PowerINA{Bus: "1", Address: 0x40, ShuntOhms: 0.1, Measures: "battery"},
-			Sysfs:    PowerSysfs{Root: "/sys/class/power_supply", CurrentSign: "auto"}},
+			Sysfs:    PowerSysfs{Root: "/sys/class/power_supply", CurrentSign: "auto"},
+			Policy: PowerPolicy{EcoSOC: 30, CriticalSOC: 15, ShutdownSOC: 5, HysteresisSOC: 10,
+				EcoV: 12.1, CriticalV: 11.8, ShutdownV: 11.5, HysteresisV: 0.4, EcoFPS: 5}},
+		Faults: Faults{
+			CheckInterval: Duration(5 * time.Second), CameraNoFrames: Duration(30 * time.Second),
+			CameraFrozen: Duration(30 * time.Second), CameraBlack: Duration(20 * time.Second), SceneChanged: Duration(5 * time.Minute),
+			WeakSignalDBm: -110, WeakSignalFor: Duration(30 * time.Minute), UnregisteredFor: Duration(10 * time.Minute),
+			TemperatureC: 80, MemoryMax: 256 << 20, ClockStep: Duration(5 * time.Second), UnsyncedFor: Duration(30 * time.Minute),
+			ComponentFailing: Duration(10 * time.Minute),
+		},
 		GPIO: GPIO{
 			PIR:    GPIOInput{Pull: "down", Debounce: Duration(50 * time.Millisecond)},
 			Tamper: GPIOInput{Pull: "up", Debounce: Duration(200 * time.Millisecond)},
@@ -560,6 +621,42 @@ func (c *Config) Validate() error {
 	}
 	if ms := c.Modem.Sim; ms.DropoutEvery > 0 && (ms.DropoutDuration <= 0 || ms.DropoutDuration >= ms.DropoutEvery) {
 		v.add("modem.sim.dropout_duration", "%s must be above 0 and below modem.sim.dropout_every (%s)", ms.DropoutDuration, ms.DropoutEvery)
+	}
+	pp := c.Power.Policy
+	if !(pp.ShutdownSOC >= 0 && pp.ShutdownSOC < pp.CriticalSOC && pp.CriticalSOC < pp.EcoSOC && pp.EcoSOC <= 100) {
+		v.add("power.policy", "state of charge levels must rise: 0 <= shutdown_soc (%g) < critical_soc (%g) < eco_soc (%g) <= 100", pp.ShutdownSOC, pp.CriticalSOC, pp.EcoSOC)
+	}
+	if !(pp.ShutdownV > 0 && pp.ShutdownV < pp.CriticalV && pp.CriticalV < pp.EcoV && pp.EcoV < 60) {
+		v.add("power.policy", "battery voltage levels must rise: 0 < shutdown_v (%g) < critical_v (%g) < eco_v (%g) < 60", pp.ShutdownV, pp.CriticalV, pp.EcoV)
+	}
+	if pp.HysteresisSOC <= 0 || pp.HysteresisSOC > 50 {
+		v.add("power.policy.hysteresis_soc", "%g is outside 0-50 (above 0)", pp.HysteresisSOC)
+	}
+	if pp.HysteresisV <= 0 || pp.HysteresisV > 5 {
+		v.add("power.policy.hysteresis_v", "%g is outside 0-5 (above 0)", pp.HysteresisV)
+	}
+	if pp.EcoFPS < 1 || pp.EcoFPS > 30 {
+		v.add("power.policy.eco_fps", "%d is outside 1-30", pp.EcoFPS)
+	}
+	f := c.Faults
+	v.between("faults.check_interval", f.CheckInterval, Duration(time.Second), Duration(time.Minute))
+	for _, d := range []struct {
+		field string
+		d     Duration
+	}{{"faults.camera_no_frames", f.CameraNoFrames}, {"faults.camera_frozen", f.CameraFrozen}, {"faults.camera_black", f.CameraBlack},
+		{"faults.scene_changed", f.SceneChanged}, {"faults.weak_signal_for", f.WeakSignalFor}, {"faults.unregistered_for", f.UnregisteredFor},
+		{"faults.unsynced_for", f.UnsyncedFor}, {"faults.component_failing", f.ComponentFailing}} {
+		v.between(d.field, d.d, Duration(time.Second), Duration(24*time.Hour))
+	}
+	v.between("faults.clock_step", f.ClockStep, Duration(time.Second), Duration(time.Hour))
+	if f.WeakSignalDBm < -140 || f.WeakSignalDBm > -44 {
+		v.add("faults.weak_signal_dbm", "%g is outside -140..-44", f.WeakSignalDBm)
+	}
+	if f.TemperatureC < 40 || f.TemperatureC > 120 {
+		v.add("faults.temperature_c", "%g is outside 40-120", f.TemperatureC)
+	}
+	if f.MemoryMax < 16<<20 {
+		v.add("faults.memory_max", "%s is below 16MiB", f.MemoryMax)
 	}
 	for _, in := range []struct {
 		field string

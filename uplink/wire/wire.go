@@ -240,6 +240,31 @@ type Link struct {
 type Health struct {
 	Header
 	Components []ComponentHealth `json:"components"`
+	// PowerMode is the power policy's mode: normal, eco, critical or
+	// shutdown (absent from agents without a policy).
+	PowerMode string `json:"power_mode,omitempty"`
+	// Faults are the unit's active faults, worst first.
+	Faults []Fault `json:"faults"`
+}
+
+// Fault severities, worst first.
+const (
+	FaultCritical = "critical" // the unit cannot do its job: footage or contact is being lost
+	FaultWarning  = "warning"  // it works, degraded, or will fail if nothing is done
+)
+
+// Fault is an active fault of a unit, in its health.
+type Fault struct {
+	// Kind is a stable identifier (camera_frozen, battery_low, ...);
+	// docs/protocol.md lists them.
+	Kind     string    `json:"kind"`
+	Severity string    `json:"severity"`
+	Since    time.Time `json:"since"`
+	// Message says what is wrong, in plain words, with the figures;
+	// Action what to do about it.
+	Message string         `json:"message"`
+	Action  string         `json:"action"`
+	Data    map[string]any `json:"data,omitempty"`
 }
 
 // ComponentHealth is one supervised component's state.
