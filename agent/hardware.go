@@ -29,6 +29,19 @@ import (
 	"periph.io/x/conn/v3/i2c"
 )
 
+// newDevices builds the power sensor and the modem of cfg.
+func newDevices(cfg config.Config, clk clock.Clock, log *slog.Logger) (power.Sensor, modem.Modem, error) {
+	pw, err := NewPower(cfg, clk, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	md, err := NewModem(cfg, clk, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	return pw, md, nil
+}
+
 // NewPower builds the configured power sensor. It opens no device: a
 // VE.Direct port is opened for each reading, an I²C bus at the first.
 func NewPower(cfg config.Config, clk clock.Clock, log *slog.Logger) (power.Sensor, error) {

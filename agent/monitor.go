@@ -96,14 +96,16 @@ type Monitor struct {
 	health  *healthTracker
 	started time.Time
 	// For the clock step detector: the wall clock and the monotonic
-	// clock at the last check.
+	// clock at the last check, and the monotonic clock (time.Now's
+	// monotonic reading; tests give their own).
 	lastWall, lastMono time.Time
+	mono               func() time.Time
 }
 
 // NewMonitor returns the fault detectors.
 func NewMonitor(cfg config.Faults, ret config.Retention, in MonitorInputs, faults *Faults, clk clock.Clock, log *slog.Logger) *Monitor {
 	return &Monitor{cfg: cfg, ret: ret, in: in, faults: faults, clk: clk, log: log.With("component", "monitor"),
-		holds: map[string]*hold{}, health: newHealthTracker(cfg.ComponentFailing.D(), 0)}
+		holds: map[string]*hold{}, health: newHealthTracker(cfg.ComponentFailing.D(), 0), mono: time.Now}
 }
 
 // Name implements Component.
@@ -185,7 +187,6 @@ func (m *Monitor) checkCamera(now time.Time) {
 		}
 	}
 }
-
 
 func (m *Monitor) checkStorage(now time.Time) {
 	if m.in.StoreFaults != nil {
@@ -303,7 +304,7 @@ func (m *Monitor) checkLink(now time.Time) {
 }
 
 func (m *Monitor) checkClock(now time.Time) {
-	mono := time.Now() // the monotonic reading, whatever the injected clock
+	mono := m.mono()
 	if !m.lastWall.IsZero() {
 		// A wall clock that moved differently from the monotonic clock
 		// was stepped (by NTP after a boot without an RTC, or by hand).

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/outpost-cctv/outpost/agent/config"
+	"github.com/outpost-cctv/outpost/hal/modem"
+	"github.com/outpost-cctv/outpost/hal/power"
 	"github.com/outpost-cctv/outpost/internal/atomicfile"
 	"github.com/outpost-cctv/outpost/internal/clock"
 	"github.com/outpost-cctv/outpost/uplink"
@@ -67,6 +69,13 @@ type Runner struct {
 	// to start cannot be built.
 	fallback *int64
 	policy   *powerPolicy
+	// dev are the devices, kept across restarts of the unit.
+	dev struct {
+		pw    power.Sensor
+		md    modem.Modem
+		power config.Power
+		modem config.Modem
+	}
 }
 
 // HistoryLen is how many applied configurations a unit keeps.

@@ -1,9 +1,13 @@
 package agent
 
 import (
+	"reflect"
+
 	"context"
 	"errors"
 	"fmt"
+	"github.com/outpost-cctv/outpost/agent/config"
+	"github.com/outpost-cctv/outpost/hal/modem"
 	"os/exec"
 	"strings"
 	"time"
@@ -120,4 +124,22 @@ func (r *Runner) powerOff(ctx context.Context) error {
 		r.log.Error("the shutdown command failed", "command", r.cfg.Power.Policy.ShutdownCommand, "err", err, "output", strings.TrimSpace(string(out)))
 	}
 	return ErrPowerShutdown
+}
+
+// devices returns the power sensor and modem for cfg, built once and kept
+// while their settings stay the same (the power policy's levels aside).
+func (r *Runner) devices(cfg config.Config) (power.Sensor, modem.Modem, error) {
+	key := cfg
+	key.Power.Policy = config.PowerPolicy{}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dev.pw != nil && reflect.DeepEqual(r.dev.power, key.Power) && reflect.DeepEqual(r.dev.modem, key.Modem) {
+		return r.dev.pw, r.dev.md, nil
+	}
+	pw, md, err := newDevices(cfg, r.clk, r.base)
+	if err != nil {
+		return nil, nil, err
+	}
+	r.dev.pw, r.dev.md, r.dev.power, r.dev.modem = pw, md, key.Power, key.Modem
+	return pw, md, nil
 }

@@ -1,9 +1,9 @@
 package agent
 
 import (
-	"errors"
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"math"
 	"os"

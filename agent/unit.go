@@ -5,6 +5,7 @@ import (
 
 	"context"
 	"errors"
+	"github.com/outpost-cctv/outpost/hal/modem"
 	"github.com/outpost-cctv/outpost/hal/power"
 	"log/slog"
 	"time"
@@ -55,11 +56,16 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 	boot := clk.Now()
 	topics := wire.Topics{Prefix: cfg.Uplink.TopicPrefix, Unit: cfg.Unit.ID}
 
-	pw, err := NewPower(cfg, clk, log)
-	if err != nil {
-		return nil, err
+	var pw power.Sensor
+	var md modem.Modem
+	var err error
+	if rc != nil {
+		// The runner keeps the devices across restarts of the unit (a
+		// simulated battery keeps its charge).
+		pw, md, err = rc.devices(cfg)
+	} else {
+		pw, md, err = newDevices(cfg, clk, log)
 	}
-	md, err := NewModem(cfg, clk, log)
 	if err != nil {
 		return nil, err
 	}
@@ -176,7 +182,7 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 		comps = append(comps, dep{&HardwareWatchdog{cfg: cfg.Watchdog, clk: clk, log: log.With("component", "watchdog"), healthy: u.healthy}, nil})
 	}
 	u.monitor = NewMonitor(cfg.Faults, cfg.Retention, inputs, faults, clk, log)
-	comps = append(comps, dep{telemetry, []string{"uplink"}}, dep{transfers, []string{"uplink", "recorder"}}, dep{u.monitor, nil})
+	comps = append(comps, dep{telemetry, []string{"uplink"}}, dep{transfers, []string{"uplink", "recorder"}}, dep{u.monitor, []string{"uplink"}})
 	for _, c := range comps {
 		if err := u.sup.Add(c.c, c.deps...); err != nil {
 			return nil, err

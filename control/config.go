@@ -104,3 +104,23 @@ func (c *Client) PushConfig(ctx context.Context, unit string, d wire.ConfigDesir
 	}
 	return c.c.Publish(ctx, c.topics(unit).ConfigDesired(), 1, true, b)
 }
+
+// Health returns the health a unit last reported (retained, so it is known
+// while the unit is offline).
+func (c *Client) Health(ctx context.Context, unit string) (wire.Health, error) {
+	if !validUnit(unit) {
+		return wire.Health{}, fmt.Errorf("control: %q is not a unit id", unit)
+	}
+	p, ok, err := c.retained(ctx, c.topics(unit).Health())
+	if err != nil {
+		return wire.Health{}, err
+	}
+	if !ok {
+		return wire.Health{}, &OfflineError{Unit: unit}
+	}
+	var h wire.Health
+	if err := json.Unmarshal(p, &h); err != nil {
+		return wire.Health{}, fmt.Errorf("control: unit %s: unreadable health: %w", unit, err)
+	}
+	return h, nil
+}

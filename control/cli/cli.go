@@ -55,6 +55,7 @@ func commands() map[string]command {
 		"events":   {"events UNIT --since 24h: motion and other events the unit recorded", eventsCmd},
 		"snapshot": {"a JPEG of a unit's latest frame (or --at T)", snapshotCmd},
 		"clip":     {"clip pull UNIT (--from T --to T | --last 2m) -o FILE.mp4", clipCmd},
+		"health":   {"health UNIT: the unit's faults, since when and what to do; its power mode", healthCmd},
 		"config":   {"config get|diff|push|history|rollback UNIT: a unit's configuration, changed safely", configCmd},
 		"version":  {"print the version", versionCmd},
 	}

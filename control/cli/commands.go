@@ -15,6 +15,7 @@ import (
 
 	"github.com/outpost-cctv/outpost/clip"
 	"github.com/outpost-cctv/outpost/control"
+	"github.com/outpost-cctv/outpost/uplink/wire"
 )
 
 func unitsCmd(ctx context.Context, g *globals, args []string) int {
@@ -40,7 +41,7 @@ func unitsCmd(ctx context.Context, g *globals, args []string) int {
 	}
 	color := g.colour()
 	tw := tabwriter.NewWriter(g.env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "UNIT\tSITE\tSTATE\tSINCE\tBATTERY\tSOLAR\tSIGNAL\tSTORAGE\tFAULTS\tVERSION")
+	fmt.Fprintln(tw, "UNIT\tSITE\tSTATE\tSINCE\tBATTERY\tSOLAR\tSIGNAL\tSTORAGE\tMODE\tFAULTS\tVERSION")
 	now := time.Now()
 	for _, u := range units {
 		state, since, site, ver := "unknown", "-", "-", "-"
@@ -73,7 +74,20 @@ func unitsCmd(ctx context.Context, g *globals, args []string) int {
 				signal = fmt.Sprintf("%s (%.0f dBm)", s.Quality, *s.RSRPdBm)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", u.ID, site, state, since, battery, solar, signal, storage(u.Storage), u.Faults, ver)
+		mode, faults := "-", fmt.Sprint(u.Faults)
+		if h := u.Health; h != nil {
+			if h.PowerMode != "" {
+				mode = h.PowerMode
+			}
+			if len(h.Faults) > 0 {
+				// The worst first: the unit sends them critical first.
+				faults = fmt.Sprintf("%d %s", len(h.Faults), h.Faults[0].Kind)
+				if color && h.Faults[0].Severity == wire.FaultCritical {
+					faults = "\x1b[31m" + faults + "\x1b[0m"
+				}
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, site, state, since, battery, solar, signal, storage(u.Storage), mode, faults, ver)
 	}
 	tw.Flush()
 	return ExitOK
