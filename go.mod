@@ -6,6 +6,7 @@ require (
 	github.com/Eyevinn/mp4ff v0.47.0
 	github.com/blackjack/webcam v0.6.1
 	github.com/eclipse/paho.mqtt.golang v1.5.0
+	github.com/klauspost/compress v1.18.0
 	github.com/mochi-mqtt/server/v2 v2.7.9
 	github.com/schollz/progressbar/v3 v3.18.0
 	go.bug.st/serial v1.6.2

@@ -12,6 +12,7 @@ import (
 
 	"github.com/outpost-cctv/outpost/agent/config"
 	"github.com/outpost-cctv/outpost/footage"
+	"github.com/outpost-cctv/outpost/footage/scene"
 	"github.com/outpost-cctv/outpost/hal/camera"
 	camopen "github.com/outpost-cctv/outpost/hal/camera/open"
 	"github.com/outpost-cctv/outpost/internal/clock"
@@ -169,9 +170,15 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 			session.Handle("sim.camera", inj.handle)
 			src = inj.wrap(src)
 		}
-		capture := NewCapture(log, src, u.Latest, recorder, detector)
-		inputs.LastFrame = capture.LastFrame
-		comps = append(comps, dep{capture, nil}, dep{detector, nil})
+		// The picture checks: frozen, black or uniform, the view moved from
+		// the reference outpost check took, out of focus.
+		pictures, err := scene.NewSink(log, sceneConfig(cfg.Faults), loadReference(cfg.DataDir, log), func(scene.Change) {})
+		if err != nil {
+			return nil, err
+		}
+		capture := NewCapture(log, src, u.Latest, recorder, detector, pictures)
+		inputs.LastFrame, inputs.Picture = capture.LastFrame, pictureConditions(pictures)
+		comps = append(comps, dep{capture, nil}, dep{detector, nil}, dep{pictures, nil})
 	}
 	if pins := NewPins(cfg.GPIO, boardLookup(log), clk, log, recorder.Trigger, send); pins != nil {
 		session.Handle("ir", pins.handleIR)

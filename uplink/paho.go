@@ -50,6 +50,9 @@ type clientOptions struct {
 	WriteTimeout   time.Duration
 	WillTopic      string
 	Will           []byte
+	// Clean asks for a clean session: the broker keeps nothing of it
+	// (a one-off check), where the unit's own session is kept.
+	Clean bool
 	// OnMessage receives every message the broker sends, on a goroutine
 	// of its own per message. OnLost runs once when the connection drops.
 	OnMessage func(topic string, payload []byte)
@@ -98,7 +101,7 @@ func newPahoClient(o clientOptions) mqttClient {
 		SetWriteTimeout(o.WriteTimeout).
 		// The broker keeps the unit's session and queues commands sent
 		// while it is offline; duplicates are recognised by request id.
-		SetCleanSession(false).
+		SetCleanSession(o.Clean).
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetOrderMatters(false).

@@ -29,12 +29,14 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"run":     {"run the agent from a config file", runCmd},
-		"demo":    {"run a simulated unit with an embedded MQTT broker", demoCmd},
-		"config":  {"check a config file: outpost config check FILE", configCmd},
-		"version": {"print the version", versionCmd},
-		"probe":   {"check hardware on site: outpost probe camera|power|modem|gpio ...", probeCmd},
-		"footage": {"inspect, export and verify recorded footage (works with no link)", footageCmd},
+		"run":       {"run the agent from a config file", runCmd},
+		"demo":      {"run a simulated unit with an embedded MQTT broker", demoCmd},
+		"config":    {"check a config file: outpost config check FILE", configCmd},
+		"version":   {"print the version", versionCmd},
+		"probe":     {"check hardware on site: outpost probe camera|power|modem|gpio ...", probeCmd},
+		"provision": {"make the unit's evidence key and check its certificate", provisionCmd},
+		"check":     {"the commissioning report: camera, picture, battery, signal, broker, clock, storage", checkCmd},
+		"footage":   {"inspect, export and verify recorded footage (works with no link)", footageCmd},
 	}
 }
 

@@ -121,3 +121,53 @@ telemetry:
 		t.Fatalf("exit code %d, want 5", code)
 	}
 }
+
+// TestCameraFaultsRaisedAndCleared freezes, then blacks out, the demo's
+// simulated camera (sim.camera) and watches the unit's retained health:
+// each fault is raised within a minute and cleared when the picture is
+// back.
+func TestCameraFaultsRaisedAndCleared(t *testing.T) {
+	b := testbroker.Start(t, testbroker.Options{})
+	unit(t, b, "cam-faults", "--camera", "sim")
+	waitOnline(t, b, "cam-faults")
+	c := dialControl(t, b)
+	health := func(kind string, want bool, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for time.Since(start) < within {
+			h, err := c.Health(context.Background(), "cam-faults")
+			if err == nil {
+				has := false
+				for _, f := range h.Faults {
+					has = has || f.Kind == kind
+				}
+				if has == want {
+					return time.Since(start)
+				}
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		t.Fatalf("%s %s within %s", kind, map[bool]string{true: "not raised", false: "not cleared"}[want], within)
+		return 0
+	}
+	inject := func(fault string) {
+		t.Helper()
+		if err := c.Call(context.Background(), "cam-faults", "sim.camera", map[string]string{"fault": fault}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inject("frozen")
+	took := health("camera_frozen", true, 60*time.Second)
+	t.Logf("camera_frozen raised on health %s after the camera froze", took.Round(time.Second))
+	inject("none")
+	took = health("camera_frozen", false, 60*time.Second)
+	t.Logf("camera_frozen cleared %s after the picture came back", took.Round(time.Second))
+	inject("black")
+	took = health("camera_black", true, 60*time.Second)
+	t.Logf("camera_black raised %s after the picture went black", took.Round(time.Second))
+	if out, _, _ := ctl(t, b, "units"); !strings.Contains(out, "camera_black") {
+		t.Errorf("outpostctl units does not show the worst fault:\n%s", out)
+	}
+	inject("none")
+	health("camera_black", false, 60*time.Second)
+}

@@ -49,15 +49,16 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"units":    {"the fleet: online, battery, solar, signal, storage, faults, version", unitsCmd},
-		"watch":    {"live telemetry and events of a unit as they arrive", watchCmd},
-		"trigger":  {"trigger UNIT: mark an event now (recorded with pre- and post-roll in events mode)", triggerCmd},
-		"events":   {"events UNIT --since 24h: motion and other events the unit recorded", eventsCmd},
-		"snapshot": {"a JPEG of a unit's latest frame (or --at T)", snapshotCmd},
-		"clip":     {"clip pull UNIT (--from T --to T | --last 2m) -o FILE.mp4", clipCmd},
-		"health":   {"health UNIT: the unit's faults, since when and what to do; its power mode", healthCmd},
-		"config":   {"config get|diff|push|history|rollback UNIT: a unit's configuration, changed safely", configCmd},
-		"version":  {"print the version", versionCmd},
+		"units":     {"the fleet: online, battery, solar, signal, storage, faults, version", unitsCmd},
+		"watch":     {"live telemetry and events of a unit as they arrive", watchCmd},
+		"trigger":   {"trigger UNIT: mark an event now (recorded with pre- and post-roll in events mode)", triggerCmd},
+		"events":    {"events UNIT --since 24h: motion and other events the unit recorded", eventsCmd},
+		"snapshot":  {"a JPEG of a unit's latest frame (or --at T)", snapshotCmd},
+		"clip":      {"clip pull UNIT (--from T --to T | --last 2m) -o FILE.mp4", clipCmd},
+		"provision": {"issue certificates for units and operators; the fleet registry", provisionCmd},
+		"health":    {"health UNIT: the unit's faults, since when and what to do; its power mode", healthCmd},
+		"config":    {"config get|diff|push|history|rollback UNIT: a unit's configuration, changed safely", configCmd},
+		"version":   {"print the version", versionCmd},
 	}
 }
 
