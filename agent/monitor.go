@@ -30,6 +30,7 @@ const (
 	FaultBatteryCritical   = "battery_critical"
 	FaultSolarNotCharging  = "solar_not_charging"
 	FaultPowerUnreadable   = "power_unreadable"
+	FaultChargeController  = "charge_controller_error"
 	FaultTemperature       = "temperature_high"
 	FaultWeakSignal        = "signal_weak"
 	FaultNotRegistered     = "modem_not_registered"
@@ -228,6 +229,10 @@ func (m *Monitor) checkPower(now time.Time) {
 				"check its cable (outpost probe power on site): the battery is not being watched", nil)
 		}, "power: readings are back")
 		if err == nil {
+			m.h(FaultChargeController, time.Minute, 5*time.Minute).apply(m.faults, FaultChargeController, r.ControllerError != "", now, func() {
+				m.faults.Raise(FaultChargeController, wire.FaultWarning, "power: the charge controller reports an error: "+r.ControllerError,
+					"see the controller's manual for the error (VictronConnect shows it); check the battery and panel wiring", nil)
+			}, "power: the charge controller's error has cleared")
 			// Daylight: the panel gives nothing between 10:00 and 14:00
 			// local time for an hour.
 			lt := now.Local()

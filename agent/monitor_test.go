@@ -204,3 +204,13 @@ func TestMonitorClockStep(t *testing.T) {
 	_, cleared = r.run(2*time.Minute, true)
 	expectKinds(t, "11 min steady", cleared, FaultClockStepped)
 }
+
+func TestMonitorChargeControllerError(t *testing.T) {
+	r := newMonRig(t)
+	r.pw.ControllerError = "battery voltage too high"
+	raised, _ := r.run(time.Minute+5*time.Second, true)
+	expectKinds(t, "controller error", raised, FaultChargeController)
+	r.pw.ControllerError = ""
+	_, cleared := r.run(5*time.Minute+5*time.Second, true)
+	expectKinds(t, "controller error gone", cleared, FaultChargeController)
+}

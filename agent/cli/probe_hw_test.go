@@ -77,6 +77,18 @@ func TestProbePowerVEDirect(t *testing.T) {
 	}
 }
 
+// TestProbePowerBatteryMonitor feeds a BMV battery monitor's block: its
+// state of charge.
+func TestProbePowerBatteryMonitor(t *testing.T) {
+	master, port := ptytest.Open(t)
+	playVEDirect(t, master, "../../hal/power/vedirect/testdata/bmv.txt")
+	out, stderr, code := runCLI(t, "probe", "power", "--driver", "vedirect", "--port", port)
+	t.Logf("outpost probe power:\n%s%s", out, stderr)
+	if code != 0 || !strings.Contains(out, "state of charge ") || strings.Contains(out, "state of charge -") {
+		t.Fatalf("exit %d: no state of charge", code)
+	}
+}
+
 func TestProbePowerFailures(t *testing.T) {
 	_, stderr, code := runCLI(t, "probe", "power", "--driver", "vedirect", "--port", "/dev/outpost-no-such-port", "--timeout", "2s")
 	if code != 1 || !strings.Contains(stderr, "/dev/outpost-no-such-port") || !strings.Contains(stderr, "check the VE.Direct cable") {

@@ -30,6 +30,10 @@ type Reading struct {
 	ChargeState string
 	// YieldTodayWh is the energy harvested since midnight.
 	YieldTodayWh *float64
+	// ControllerError is the charge controller's error in plain words
+	// (VE.Direct ERR: "battery voltage too high", ...), empty when it
+	// reports none or does not say.
+	ControllerError string
 }
 
 // Sensor reads the power system.

@@ -189,6 +189,9 @@ func (v Values) Reading(t time.Time) power.Reading {
 		ChargeState:  v.ChargeState,
 		YieldTodayWh: v.YieldTodayWh,
 	}
+	if v.Error != "" && v.Error != ErrorName(0) {
+		r.ControllerError = v.Error
+	}
 	if v.LoadA != nil && v.BatteryV != nil {
 		r.LoadW = power.F(*v.LoadA * *v.BatteryV)
 	}
