@@ -253,25 +253,11 @@ func checkPower(ctx context.Context, rep *checkReport, cfg config.Config, log *s
 			pol := cfg.Power.Policy
 			switch {
 			case r.SOCPercent != nil:
-				v := *r.SOCPercent
-				verdict, words := checkPass, "good"
-				switch {
-				case v < pol.CriticalSOC+pol.HysteresisSOC:
-					verdict, words = checkFail, "too low to leave the unit: charge or replace the battery"
-				case v < pol.EcoSOC+pol.HysteresisSOC:
-					verdict, words = checkWarn, "low: the unit will save power; check the panel"
-				}
-				rep.add("battery", verdict, "%.0f %% charged, %s (%s): %s", v, num(r.BatteryV, "%.2f V"), orDash(r.ChargeState), words)
+				verdict, words := batteryVerdict(*r.SOCPercent, pol.EcoSOC+pol.HysteresisSOC, pol.CriticalSOC+pol.HysteresisSOC)
+				rep.add("battery", verdict, "%.0f %% charged, %s (%s): %s", *r.SOCPercent, num(r.BatteryV, "%.2f V"), orDash(r.ChargeState), words)
 			case r.BatteryV != nil:
-				v := *r.BatteryV
-				verdict, words := checkPass, "good"
-				switch {
-				case v < pol.CriticalV+pol.HysteresisV:
-					verdict, words = checkFail, "too low to leave the unit: charge or replace the battery"
-				case v < pol.EcoV+pol.HysteresisV:
-					verdict, words = checkWarn, "low: the unit will save power; check the panel"
-				}
-				rep.add("battery", verdict, "%.2f V (%s): %s", v, orDash(r.ChargeState), words)
+				verdict, words := batteryVerdict(*r.BatteryV, pol.EcoV+pol.HysteresisV, pol.CriticalV+pol.HysteresisV)
+				rep.add("battery", verdict, "%.2f V (%s): %s", *r.BatteryV, orDash(r.ChargeState), words)
 			default:
 				rep.add("battery", checkWarn, "%s gives no battery level: the power policy cannot protect the battery", cfg.Power.Source)
 			}
@@ -282,6 +268,19 @@ func checkPower(ctx context.Context, rep *checkReport, cfg config.Config, log *s
 		}
 	}
 	rep.add("battery", checkFail, "%s: %v", cfg.Power.Source, err)
+}
+
+// batteryVerdict judges a battery level against the levels the unit must
+// stay above to leave normal mode (eco) and critical mode, hysteresis
+// included: a unit left below them would not record as configured.
+func batteryVerdict(v, eco, critical float64) (verdict, words string) {
+	switch {
+	case v < critical:
+		return checkFail, "too low to leave the unit: charge or replace the battery"
+	case v < eco:
+		return checkWarn, "low: the unit will save power; check the panel"
+	}
+	return checkPass, "good"
 }
 
 func checkSignal(ctx context.Context, rep *checkReport, cfg config.Config, log *slog.Logger) {

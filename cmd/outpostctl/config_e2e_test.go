@@ -324,6 +324,7 @@ func TestConfigRejectionsAndRevert(t *testing.T) {
 // configuration or the new one, and the restarted unit reports what the
 // file says.
 func TestConfigKilledDuringApply(t *testing.T) {
+	t.Parallel()
 	b := testbroker.Start(t, testbroker.Options{})
 	path, cmd, _ := runUnit(t, b, "cfg-kill", "")
 	waitOnline(t, b, "cfg-kill")

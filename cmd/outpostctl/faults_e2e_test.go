@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -66,6 +68,7 @@ func (l *eventLog) wait(t *testing.T, d time.Duration, what string, ok func(wire
 // stops cleanly at the shutdown level with exit code 5, reporting each
 // step.
 func TestBatteryDrainWalksThePowerModes(t *testing.T) {
+	t.Parallel()
 	b := testbroker.Start(t, testbroker.Options{})
 	drain := `power:
   sim:
@@ -127,8 +130,14 @@ telemetry:
 // each fault is raised within a minute and cleared when the picture is
 // back.
 func TestCameraFaultsRaisedAndCleared(t *testing.T) {
+	t.Parallel() // mostly waiting out the faults' hold times
 	b := testbroker.Start(t, testbroker.Options{})
-	unit(t, b, "cam-faults", "--camera", "sim")
+	// Holds shorter than the defaults (30 s and 20 s): the test waits less.
+	cfg := filepath.Join(t.TempDir(), "outpost.yaml")
+	if err := os.WriteFile(cfg, []byte("faults:\n  camera_frozen: 10s\n  camera_black: 10s\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unit(t, b, "cam-faults", "--camera", "sim", "--config", cfg)
 	waitOnline(t, b, "cam-faults")
 	c := dialControl(t, b)
 	health := func(kind string, want bool, within time.Duration) time.Duration {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/outpost-cctv/outpost/internal/ptytest"
 )
 
 // transcript maps each command to the lines the modem answers. The line
@@ -152,27 +154,6 @@ func (f *fakeModem) serve(master *os.File) {
 	}
 }
 
-// openPTY opens a pseudo-terminal pair and returns the master and the
-// slave's path.
-func openPTY(t *testing.T) (*os.File, string) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		t.Fatalf("unlockpt: %v", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		m.Close()
-		t.Fatalf("ptsname: %v", err)
-	}
-	return m, "/dev/pts/" + strconv.Itoa(n)
-}
-
 // ptyModem is a fake modem behind a stable path, a symbolic link to the
 // slave of its current pseudo-terminal, as udev's /dev/serial/by-id links
 // are to a modem's ttyUSB ports. vanish and reappear play a modem that
@@ -213,7 +194,7 @@ func newPTYModem(t *testing.T, name string) *ptyModem {
 func (m *ptyModem) reappear() {
 	t := m.t
 	t.Helper()
-	master, path := openPTY(t)
+	master, path := ptytest.Open(t)
 	// Keep the slave open and raw while the pair lives, so the pty keeps
 	// its settings and the master never sees a hang-up between readings.
 	slave, err := os.OpenFile(path, os.O_RDWR|unix.O_NOCTTY, 0)

@@ -7,15 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/outpost-cctv/outpost/internal/clock"
+	"github.com/outpost-cctv/outpost/internal/ptytest"
 )
 
 var t0 = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
@@ -109,33 +107,11 @@ func TestSensorTimeout(t *testing.T) {
 	pw.Close()
 }
 
-// openPTY opens a pseudo-terminal pair and returns the master and the
-// slave's path. The slave is set raw so the line discipline passes bytes
-// through unchanged, as a USB serial adapter does.
-func openPTY(t *testing.T) (*os.File, string) {
-	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Skipf("no pseudo-terminals here: %v", err)
-	}
-	t.Cleanup(func() { m.Close() })
-	fd := int(m.Fd())
-	if err := unix.IoctlSetPointerInt(fd, unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlockpt: %v", err)
-	}
-	n, err := unix.IoctlGetInt(fd, unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("ptsname: %v", err)
-	}
-	path := "/dev/pts/" + strconv.Itoa(n)
-	return m, path
-}
-
 // TestSensorPTY plays a charge controller on the master side of a real
 // pseudo-terminal and reads it through the serial library on the slave
 // side: noise, a damaged block, a hex frame, then good blocks.
 func TestSensorPTY(t *testing.T) {
-	master, path := openPTY(t)
+	master, path := ptytest.Open(t)
 	noise, err := os.ReadFile(filepath.Join("testdata", "noise.txt"))
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +167,7 @@ func playController(master *os.File, data []byte) (stop func()) {
 func TestSensorReplugged(t *testing.T) {
 	link := filepath.Join(t.TempDir(), "usb-VictronEnergy")
 	good := AppendBlock(nil, Block{{"V", "12000"}, {"SOC", "500"}})
-	master, path := openPTY(t)
+	master, path := ptytest.Open(t)
 	if err := os.Symlink(path, link); err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +183,7 @@ func TestSensorReplugged(t *testing.T) {
 		t.Fatal("Read of an unplugged device succeeded")
 	}
 	t.Logf("unplugged: %v", err)
-	master2, path2 := openPTY(t)
+	master2, path2 := ptytest.Open(t)
 	if err := os.Remove(link); err != nil {
 		t.Fatal(err)
 	}
