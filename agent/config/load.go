@@ -157,6 +157,21 @@ func (d *strictDecoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			}
 			d.decode(val, v.Field(fi), sub)
 		}
+	case reflect.Slice, reflect.Array:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(n, path, "expected a list, found %s", kindName(n))
+			return
+		}
+		if v.Kind() == reflect.Array && len(n.Content) != v.Len() {
+			d.fail(n, path, "expected a list of %d values, found %d", v.Len(), len(n.Content))
+			return
+		}
+		if v.Kind() == reflect.Slice {
+			v.Set(reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content)))
+		}
+		for i, e := range n.Content {
+			d.decode(e, v.Index(i), fmt.Sprintf("%s[%d]", path, i))
+		}
 	default:
 		if n.Kind != yaml.ScalarNode {
 			d.fail(n, path, "expected a single value, found %s", kindName(n))

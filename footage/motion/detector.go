@@ -35,13 +35,46 @@ type Rect struct {
 	Y1 float64 `yaml:"y1"`
 }
 
-func (r Rect) contains(x, y float64) bool {
-	return x >= r.X0 && x < r.X1 && y >= r.Y0 && y < r.Y1
+// Polygon returns the rectangle as a polygon, for a zone.
+func (r Rect) Polygon() Polygon {
+	return Polygon{{r.X0, r.Y0}, {r.X1, r.Y0}, {r.X1, r.Y1}, {r.X0, r.Y1}}
 }
 
-func (r Rect) validate() error {
-	if r.X0 < 0 || r.Y0 < 0 || r.X1 > 1 || r.Y1 > 1 || r.X0 >= r.X1 || r.Y0 >= r.Y1 {
-		return fmt.Errorf("%+v: coordinates must be fractions of the picture, 0 ≤ x0 < x1 ≤ 1 and 0 ≤ y0 < y1 ≤ 1", r)
+// Point is a point in normalised picture coordinates: {x, y}.
+type Point [2]float64
+
+// Polygon is an area of the picture (a detection or ignore zone): its
+// corners in order, at least three, in normalised coordinates. It may be
+// concave; its edges should not cross.
+type Polygon []Point
+
+// contains reports whether x, y is inside p (even-odd rule).
+func (p Polygon) contains(x, y float64) bool {
+	in := false
+	for i, j := 0, len(p)-1; i < len(p); j, i = i, i+1 {
+		xi, yi, xj, yj := p[i][0], p[i][1], p[j][0], p[j][1]
+		if (yi > y) != (yj > y) && x < (xj-xi)*(y-yi)/(yj-yi)+xi {
+			in = !in
+		}
+	}
+	return in
+}
+
+func (p Polygon) validate() error {
+	if len(p) < 3 {
+		return fmt.Errorf("%v: a zone needs at least three corners", p)
+	}
+	for _, pt := range p {
+		if pt[0] < 0 || pt[0] > 1 || pt[1] < 0 || pt[1] > 1 {
+			return fmt.Errorf("corner %v: coordinates must be fractions of the picture, 0-1 (0,0 top left, 1,1 bottom right)", pt)
+		}
+	}
+	area := 0.0
+	for i, j := 0, len(p)-1; i < len(p); j, i = i, i+1 {
+		area += p[j][0]*p[i][1] - p[i][0]*p[j][1]
+	}
+	if area == 0 {
+		return fmt.Errorf("%v: the zone has no area", p)
 	}
 	return nil
 }
@@ -50,10 +83,10 @@ func (r Rect) validate() error {
 // (see DefaultConfig).
 type Config struct {
 	// Zones are where motion counts; none means the whole picture.
-	Zones []Rect `yaml:"zones"`
+	Zones []Polygon `yaml:"zones"`
 	// Ignore are areas never watched (a road, a tree, a private garden),
 	// overriding Zones.
-	Ignore []Rect `yaml:"ignore"`
+	Ignore []Polygon `yaml:"ignore"`
 	// Threshold is how many standard deviations of a cell's own noise a
 	// change must exceed. Default 4.
 	Threshold float64 `yaml:"threshold"`

@@ -69,7 +69,7 @@ func TestSimCrossings(t *testing.T) {
 	}{
 		{"360p every 8s", sim.Config{Width: 640, Height: 360, FPS: 15, MotionEvery: 8 * time.Second, MotionDuration: 3 * time.Second, Quality: 75}, Config{}},
 		{"360p every 6s, fast crossing", sim.Config{Width: 640, Height: 360, FPS: 10, MotionEvery: 6 * time.Second, MotionDuration: time.Second, Quality: 60}, Config{}},
-		{"zone on the road", sim.Config{Width: 640, Height: 360, FPS: 10, MotionEvery: 7 * time.Second, MotionDuration: 3 * time.Second, Quality: 75}, Config{Zones: []Rect{{0, 0.5, 1, 1}}}},
+		{"zone on the road", sim.Config{Width: 640, Height: 360, FPS: 10, MotionEvery: 7 * time.Second, MotionDuration: 3 * time.Second, Quality: 75}, Config{Zones: []Polygon{Rect{0, 0.5, 1, 1}.Polygon()}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			events, crossings := runSim(t, tc.cfg, tc.dcfg, 36*time.Second)
@@ -184,9 +184,9 @@ func TestDetectorScenes(t *testing.T) {
 		{"object crossing", Config{}, func(k int) func(int, int, float64) float64 { return square(k, 10, 6, 60) }, 1},
 		{"dark object crossing", Config{}, func(k int) func(int, int, float64) float64 { return square(k, 10, 6, -60) }, 1},
 		{"object too small for min_area", Config{MinArea: 0.01}, func(k int) func(int, int, float64) float64 { return square(k, 10, 3, 60) }, 0},
-		{"object in an ignore zone", Config{Ignore: []Rect{{0, 0.3, 1, 0.7}}}, func(k int) func(int, int, float64) float64 { return square(k, 10, 6, 60) }, 0},
-		{"object outside the zone", Config{Zones: []Rect{{0, 0, 1, 0.3}}}, func(k int) func(int, int, float64) float64 { return square(k, 10, 6, 60) }, 0},
-		{"object inside the zone", Config{Zones: []Rect{{0, 0.3, 1, 0.8}}}, func(k int) func(int, int, float64) float64 { return square(k, 10, 6, 60) }, 1},
+		{"object in an ignore zone", Config{Ignore: []Polygon{Rect{0, 0.3, 1, 0.7}.Polygon()}}, func(k int) func(int, int, float64) float64 { return square(k, 10, 6, 60) }, 0},
+		{"object outside the zone", Config{Zones: []Polygon{Rect{0, 0, 1, 0.3}.Polygon()}}, func(k int) func(int, int, float64) float64 { return square(k, 10, 6, 60) }, 0},
+		{"object inside the zone", Config{Zones: []Polygon{Rect{0, 0.3, 1, 0.8}.Polygon()}}, func(k int) func(int, int, float64) float64 { return square(k, 10, 6, 60) }, 1},
 		{"flicker shorter than start_frames", Config{StartFrames: 3}, func(k int) func(int, int, float64) float64 {
 			return func(x, y int, v float64) float64 {
 				if (k == 40 || k == 41 || k == 60) && x < 10 && y < 10 {
@@ -260,8 +260,8 @@ func TestConfigValidate(t *testing.T) {
 	}{
 		{"zero means defaults", Config{}, true},
 		{"defaults", DefaultConfig(), true},
-		{"zone outside the picture", Config{Zones: []Rect{{0, 0, 1.5, 1}}}, false},
-		{"empty zone", Config{Ignore: []Rect{{0.5, 0, 0.5, 1}}}, false},
+		{"zone outside the picture", Config{Zones: []Polygon{Rect{0, 0, 1.5, 1}.Polygon()}}, false},
+		{"empty zone", Config{Ignore: []Polygon{Rect{0.5, 0, 0.5, 1}.Polygon()}}, false},
 		{"min_area above 1", Config{MinArea: 2}, false},
 		{"negative threshold", Config{Threshold: -1}, false},
 		{"learn 1", Config{Learn: 1}, false},
