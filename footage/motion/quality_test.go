@@ -22,6 +22,9 @@ import (
 // against the clips' labels: event-level precision and recall, goal 0.95
 // each, and no event at all on the ramp, noise and speckle clips.
 func TestQualityOnLabelledClips(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the quality run is not repeated in -short runs (the emulated architectures): it measures the detector, not the platform")
+	}
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatal("ffmpeg is not installed, and the quality test's clips are made with it: `make test` installs it (scripts/test-deps.sh)")
 	}
