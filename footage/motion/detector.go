@@ -115,15 +115,29 @@ type Config struct {
 	WarmUp int `yaml:"warm_up"`
 	// Every analyses one frame in Every (1 = all). Default 1. Used by Sink.
 	Every int `yaml:"every"`
+	// UpdateEvery is how often an event going on is reported again (an
+	// update, with its score and box so far). Default 30 s; negative: never.
+	UpdateEvery time.Duration `yaml:"update_every"`
+	// MaxDuration caps an event: motion going on longer is reported as an
+	// event ending there and a new one starting (a market stall, a crowd).
+	// Default 5 min; negative: no cap.
+	MaxDuration time.Duration `yaml:"max_duration"`
 }
 
 // DefaultConfig returns the defaults documented on Config.
 func DefaultConfig() Config {
-	return Config{Threshold: 4, MinDiff: 12, MinArea: 0.004, StartFrames: 3, EndQuiet: 2 * time.Second, Learn: 0.05, WarmUp: 10, Every: 1, Absorb: 750}
+	return Config{Threshold: 4, MinDiff: 12, MinArea: 0.004, StartFrames: 3, EndQuiet: 2 * time.Second, Learn: 0.05, WarmUp: 10, Every: 1, Absorb: 750,
+		UpdateEvery: 30 * time.Second, MaxDuration: 5 * time.Minute}
 }
 
 func (c Config) withDefaults() Config {
 	d := DefaultConfig()
+	if c.UpdateEvery == 0 {
+		c.UpdateEvery = d.UpdateEvery
+	}
+	if c.MaxDuration == 0 {
+		c.MaxDuration = d.MaxDuration
+	}
 	if c.Threshold == 0 {
 		c.Threshold = d.Threshold
 	}
@@ -189,12 +203,15 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// Event is a period of motion. The detector reports it twice: when it
-// starts (End zero) and when it ends.
+// Event is a period of motion. The detector reports it when it starts (End
+// zero), every UpdateEvery while it goes on (Update true), and when it
+// ends.
 type Event struct {
 	// Start is the capture time of the first active frame; End that of
 	// the last one, zero while the event goes on.
 	Start, End time.Time
+	// Update marks a report of an event going on.
+	Update bool
 	// Score is the largest fraction of watched cells changed in one frame
 	// so far (0-1).
 	Score float64
@@ -209,6 +226,9 @@ type Event struct {
 
 // Ended reports whether e is the end of the event.
 func (e Event) Ended() bool { return !e.End.IsZero() }
+
+// Started reports whether e is the start of the event.
+func (e Event) Started() bool { return e.End.IsZero() && !e.Update }
 
 // Detector finds motion in a sequence of 1/8-scale luma images. It is not
 // safe for concurrent use. In steady state Process allocates nothing.
@@ -229,6 +249,7 @@ type Detector struct {
 	run        int         // consecutive active frames
 	runStart   time.Time
 	inEvent    bool
+	lastReport time.Time
 	ev         Event
 	lastActive time.Time
 }
@@ -363,11 +384,29 @@ func (d *Detector) active(t time.Time, score float64, box Rect, img *image.Gray)
 		d.ev.Score, d.ev.Box = score, box
 		d.keepPeak(img)
 	}
-	if d.inEvent || d.run < d.cfg.StartFrames {
+	if d.inEvent {
+		switch {
+		case d.cfg.MaxDuration > 0 && t.Sub(d.ev.Start) >= d.cfg.MaxDuration:
+			// The cap: this event ends here, and the next active frame
+			// starts the next one at once.
+			e := d.report()
+			e.End = t
+			d.inEvent, d.ev = false, Event{}
+			d.run, d.runStart = d.cfg.StartFrames-1, t
+			return e, true
+		case d.cfg.UpdateEvery > 0 && t.Sub(d.lastReport) >= d.cfg.UpdateEvery:
+			d.lastReport = t
+			e := d.report()
+			e.Update = true
+			return e, true
+		}
+		return Event{}, false
+	}
+	if d.run < d.cfg.StartFrames {
 		return Event{}, false
 	}
 	d.inEvent = true
-	d.ev.Start = d.runStart
+	d.ev.Start, d.lastReport = d.runStart, t
 	return d.report(), true
 }
 

@@ -1,8 +1,10 @@
 package motion
 
 import (
+	"fmt"
 	"image"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -276,5 +278,47 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("error %q lacks the package prefix", err)
 			}
 		})
+	}
+}
+
+// TestLongMotionUpdatedAndCapped: motion going on for 20 s is reported
+// every 3 s and cut into events of at most 8 s.
+func TestLongMotionUpdatedAndCapped(t *testing.T) {
+	det, err := NewDetector(Config{UpdateEvery: 3 * time.Second, MaxDuration: 8 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewGray(image.Rect(0, 0, 80, 45))
+	var kinds []string
+	for k := 0; k < 260; k++ {
+		at := t0.Add(time.Duration(k) * 100 * time.Millisecond)
+		for i := range img.Pix {
+			img.Pix[i] = 100
+		}
+		if k >= 40 && k < 240 { // 20 s of a square wandering about
+			x, y := 10+(k*7)%55, 10+(k*3)%20
+			for yy := y; yy < y+8; yy++ {
+				for xx := x; xx < x+8; xx++ {
+					img.Pix[yy*80+xx] = 220
+				}
+			}
+		}
+		e, ok := det.Process(at, img)
+		if !ok {
+			continue
+		}
+		switch {
+		case e.Update:
+			kinds = append(kinds, "update")
+		case e.Started():
+			kinds = append(kinds, "start")
+		default:
+			kinds = append(kinds, fmt.Sprintf("end(%.0fs)", e.End.Sub(e.Start).Seconds()))
+		}
+	}
+	got := strings.Join(kinds, " ")
+	want := "start update update end(8s) start update update end(8s) start update end(4s)"
+	if got != want {
+		t.Errorf("reports:\n %s\nwant\n %s", got, want)
 	}
 }

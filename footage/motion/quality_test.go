@@ -126,8 +126,8 @@ func detect(t *testing.T, path string, fps int) [][2]float64 {
 	var out [][2]float64
 	take := func(e Event, ok bool) {
 		switch {
-		case !ok:
-		case !e.Ended():
+		case !ok || e.Update:
+		case e.Started():
 			out = append(out, [2]float64{sec(e.Start), -1})
 		case len(out) > 0:
 			out[len(out)-1][1] = sec(e.End)

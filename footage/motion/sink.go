@@ -152,7 +152,7 @@ func (s *Sink) Run(ctx context.Context) error {
 			e, ok := det.Process(f.Time, img)
 			s.mu.Lock()
 			s.stats.Analysed++
-			if ok && !e.Ended() {
+			if ok && e.Started() {
 				s.stats.Events++
 			}
 			s.mu.Unlock()
