@@ -48,8 +48,8 @@ type Point [2]float64
 // concave; its edges should not cross.
 type Polygon []Point
 
-// contains reports whether x, y is inside p (even-odd rule).
-func (p Polygon) contains(x, y float64) bool {
+// Contains reports whether x, y is inside p (even-odd rule).
+func (p Polygon) Contains(x, y float64) bool {
 	in := false
 	for i, j := 0, len(p)-1; i < len(p); j, i = i, i+1 {
 		xi, yi, xj, yj := p[i][0], p[i][1], p[j][0], p[j][1]
@@ -275,10 +275,10 @@ func (d *Detector) resize(w, h int) {
 			cx, cy := (float64(x)+0.5)/float64(w), (float64(y)+0.5)/float64(h)
 			in := len(d.cfg.Zones) == 0
 			for _, z := range d.cfg.Zones {
-				in = in || z.contains(cx, cy)
+				in = in || z.Contains(cx, cy)
 			}
 			for _, z := range d.cfg.Ignore {
-				in = in && !z.contains(cx, cy)
+				in = in && !z.Contains(cx, cy)
 			}
 			d.mask[y*w+x] = in
 			if in {

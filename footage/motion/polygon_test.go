@@ -15,8 +15,8 @@ func TestPolygonContains(t *testing.T) {
 		{ell, 0.1, 0.1, true}, {ell, 0.5, 0.5, false}, {ell, 0.9, 0.9, true}, {ell, 0.9, 0.1, false},
 		{Rect{0.2, 0.2, 0.4, 0.4}.Polygon(), 0.3, 0.3, true}, {Rect{0.2, 0.2, 0.4, 0.4}.Polygon(), 0.5, 0.3, false},
 	} {
-		if got := c.p.contains(c.x, c.y); got != c.in {
-			t.Errorf("%v contains(%g, %g) = %v", c.p, c.x, c.y, got)
+		if got := c.p.Contains(c.x, c.y); got != c.in {
+			t.Errorf("%v Contains(%g, %g) = %v", c.p, c.x, c.y, got)
 		}
 	}
 }
