@@ -3,12 +3,15 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/outpost-cctv/outpost/agent/config"
+	"github.com/outpost-cctv/outpost/hal/camera"
 	hgpio "github.com/outpost-cctv/outpost/hal/gpio"
 	modemat "github.com/outpost-cctv/outpost/hal/modem/at"
 	"github.com/outpost-cctv/outpost/hal/modem/mmcli"
@@ -168,4 +171,45 @@ func newWaitPin(name string) *waitPin {
 func (p *waitPin) WaitForEdge(d time.Duration) bool {
 	p.once.Do(func() { close(p.waiting) })
 	return p.Pin.WaitForEdge(d)
+}
+
+// fixedSource is a camera whose every frame is a new picture.
+type fixedSource struct{ n int }
+
+func (s *fixedSource) Next(context.Context) (camera.Frame, error) {
+	s.n++
+	return camera.Frame{Data: []byte(fmt.Sprintf("frame %d", s.n)), Width: 64, Height: 48}, nil
+}
+func (s *fixedSource) Close() error { return nil }
+
+// TestSimCameraFaults: frozen repeats one picture, even when set before
+// the first frame; black sends a black JPEG; none lets the camera through.
+func TestSimCameraFaults(t *testing.T) {
+	fi := &faultInjector{}
+	open := fi.wrap(func(context.Context) (camera.Source, error) { return &fixedSource{}, nil })
+	src, _ := open(context.Background())
+	set := func(f string) {
+		if _, err := fi.handle(context.Background(), uplink.Request{Args: json.RawMessage(`{"fault":"` + f + `"}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := func() string {
+		f, _ := src.Next(context.Background())
+		return string(f.Data)
+	}
+	set(SimFaultFrozen)
+	if a, b := next(), next(); a != "frame 1" || b != "frame 1" {
+		t.Errorf("frozen from the start: %q %q", a, b)
+	}
+	set(SimFaultNone)
+	if a := next(); a != "frame 3" {
+		t.Errorf("none: %q", a)
+	}
+	set(SimFaultBlack)
+	if b := next(); !strings.HasPrefix(b, "\xff\xd8") {
+		t.Errorf("black is not a JPEG")
+	}
+	if _, err := fi.handle(context.Background(), uplink.Request{Args: json.RawMessage(`{"fault":"smoke"}`)}); err == nil {
+		t.Error("an unknown fault was accepted")
+	}
 }

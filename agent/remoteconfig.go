@@ -384,7 +384,10 @@ func (r *Runner) apply(ctx context.Context, u *Unit, next config.Config, v int64
 	}
 	r.log.Info("configuration applied", "version", v, "by", by, "changes", strings.Join(words, "; "), "link", link)
 	if config.Live(changes) {
-		u.retime(next)
+		r.mu.Lock()
+		eff := derive(next, r.policy.mode) // the power mode's timings, if it slows them
+		r.mu.Unlock()
+		u.retime(eff)
 		r.report(ctx, u)
 		return false
 	}

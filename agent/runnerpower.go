@@ -87,11 +87,31 @@ func (r *Runner) handleMode(ctx context.Context, mc modeChange) (restart, stop b
 	if sev == wire.SeverityAlert {
 		class = uplink.PriorityAlert
 	}
-	r.sendEvent(ctx, class, ev)
 	if mc.to == ModeShutdown {
+		// The agent stops next: the event goes out now, not through the
+		// outbox that would send it only at the next start.
+		r.publishNow(ctx, ev)
 		return false, true
 	}
+	r.sendEvent(ctx, class, ev)
 	return true, false
+}
+
+// publishNow publishes an event live through the running unit's session,
+// falling back on its outbox when the link is down.
+func (r *Runner) publishNow(ctx context.Context, e wire.Event) {
+	r.mu.Lock()
+	u := r.unit
+	r.mu.Unlock()
+	if u == nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := u.session.PublishJSON(pctx, u.session.Topics().Events(), 1, false, e); err != nil {
+		r.log.Warn("event not published live; queued for the next start", "kind", e.Kind, "err", err)
+		r.sendEvent(ctx, uplink.PriorityAlert, e)
+	}
 }
 
 // sendEvent publishes through the running unit's session (its outbox

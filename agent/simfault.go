@@ -78,9 +78,10 @@ func (s *faultySource) Next(ctx context.Context) (camera.Frame, error) {
 	defer fi.mu.Unlock()
 	switch fi.fault {
 	case SimFaultFrozen:
-		if fi.last != nil {
-			f.Data = fi.last
+		if fi.last == nil {
+			fi.last = f.Data // frozen before the first frame: on the first
 		}
+		f.Data = fi.last
 	case SimFaultBlack:
 		f.Data = fi.blackFrame(f.Width, f.Height)
 	default:
