@@ -27,7 +27,7 @@ type UnitView struct {
 func (u UnitView) Online() bool { return u.Status != nil && u.Status.State == wire.Online }
 
 // Fleet reads the retained messages of every unit under the prefix. It
-// returns once the broker has been quiet for a moment (retained messages
+// returns once no new topic has arrived for a moment (retained messages
 // arrive in a burst after subscribing) or ctx ends.
 func (c *Client) Fleet(ctx context.Context) ([]UnitView, error) {
 	units := map[string]*UnitView{}
@@ -37,6 +37,7 @@ func (c *Client) Fleet(ctx context.Context) ([]UnitView, error) {
 	}
 	defer unsub()
 	quiet := 400 * time.Millisecond
+	seen := map[string]bool{}
 	t := time.NewTimer(1500 * time.Millisecond) // first message may take a round trip
 	defer t.Stop()
 	for {
@@ -47,6 +48,14 @@ func (c *Client) Fleet(ctx context.Context) ([]UnitView, error) {
 			return sorted(units), nil
 		case m := <-sub.ch:
 			c.apply(units, m)
+			// Only a topic not seen yet extends the wait: the broker sends
+			// every retained message at once after the subscription, while
+			// a busy fleet's live telemetry, repeating topics already
+			// seen, would otherwise never let the burst end.
+			if seen[m.topic] {
+				continue
+			}
+			seen[m.topic] = true
 			if !t.Stop() {
 				select {
 				case <-t.C:
