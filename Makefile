@@ -62,8 +62,12 @@ repro:
 		echo "NOT reproducible: $$d/outpost-1 and $$d/outpost-2 differ"; exit 1; \
 	fi
 
+# Outpost against its peers (dd, ffmpeg, tjbench, bsdiff, xdelta3, zstd,
+# Motion) on this machine: writes docs/performance.md and
+# bin/bench/results.json in under 15 minutes. BENCH_QUICK=1 is a trial run
+# of about 2 minutes; BENCH_FLAGS passes more flags (go run ./scripts/bench -h).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./scripts/bench $(if $(BENCH_QUICK),-quick) $(BENCH_FLAGS)
 
 clean:
 	rm -rf bin
