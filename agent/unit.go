@@ -12,6 +12,7 @@ import (
 
 	"github.com/outpost-cctv/outpost/agent/config"
 	"github.com/outpost-cctv/outpost/footage"
+	"github.com/outpost-cctv/outpost/footage/motion"
 	"github.com/outpost-cctv/outpost/footage/scene"
 	"github.com/outpost-cctv/outpost/hal/camera"
 	camopen "github.com/outpost-cctv/outpost/hal/camera/open"
@@ -152,6 +153,7 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 		Policy: session.DataPolicy, Statuses: u.sup.Statuses, Synced: clockSynced,
 		PowerMode: func() string { return mode },
 	}
+	tr := newTriggers(cfg.Motion, recorder.Trigger)
 	type dep struct {
 		c    Component
 		deps []string
@@ -160,9 +162,11 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 	// In critical mode the camera is off: the battery's last energy goes
 	// to the heartbeat; what was recorded is kept.
 	if mode != ModeCritical && mode != ModeShutdown {
-		detector, err := newMotion(log, clk, session, topics, recorder, func() bool { return mode == ModeNormal })
-		if err != nil {
-			return nil, err
+		var detector *motion.Sink
+		if tr.detects() {
+			if detector, err = newMotion(log, clk, session, topics, cfg.Motion, tr, func() bool { return mode == ModeNormal }); err != nil {
+				return nil, err
+			}
 		}
 		src := openCamera(cfg, clk, log)
 		if cfg.Camera.Source == "sim" {
@@ -176,11 +180,16 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 		if err != nil {
 			return nil, err
 		}
-		capture := NewCapture(log, src, u.Latest, recorder, detector, pictures)
+		sinks := []FrameSink{u.Latest, recorder, pictures}
+		if detector != nil {
+			sinks = append(sinks, detector)
+			comps = append(comps, dep{detector, nil})
+		}
+		capture := NewCapture(log, src, sinks...)
 		inputs.LastFrame, inputs.Picture = capture.LastFrame, pictureConditions(pictures)
-		comps = append(comps, dep{capture, nil}, dep{detector, nil}, dep{pictures, nil})
+		comps = append(comps, dep{capture, nil}, dep{pictures, nil})
 	}
-	if pins := NewPins(cfg.GPIO, boardLookup(log), clk, log, recorder.Trigger, send); pins != nil {
+	if pins := NewPins(cfg.GPIO, boardLookup(log), clk, log, func(_ string, at time.Time) { tr.pirActive(at) }, send); pins != nil {
 		session.Handle("ir", pins.handleIR)
 		inputs.Tamper = pins.TamperOpen
 		comps = append(comps, dep{pins, nil})
@@ -188,6 +197,7 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 	if cfg.Watchdog.Device != "" {
 		comps = append(comps, dep{&HardwareWatchdog{cfg: cfg.Watchdog, clk: clk, log: log.With("component", "watchdog"), healthy: u.healthy}, nil})
 	}
+	comps = append(comps, dep{newOTA(cfg, log, clk, session, topics, inputs, send), []string{"uplink"}})
 	u.monitor = NewMonitor(cfg.Faults, cfg.Retention, inputs, faults, clk, log)
 	comps = append(comps, dep{telemetry, []string{"uplink"}}, dep{transfers, []string{"uplink", "recorder"}}, dep{u.monitor, []string{"uplink"}})
 	for _, c := range comps {

@@ -98,8 +98,9 @@
 //     the start-up table), with the reason.
 //   - failed: a refused bundle or a failed write, with the reason.
 //
-// On every start, before anything else, the agent calls Resume, which maps
-// the last saved state to an action:
+// On every start of the agent, before anything else, the launcher ('outpost
+// launch', agent/cli/ota.go) calls Resume, which maps the last saved state
+// to an action:
 //
 //	saved state   condition                           action
 //	idle, committed, failed, rolled_back, downloading
@@ -112,10 +113,22 @@
 //	trial         boots+1 > MaxTrialBoots             rolled_back (a crash loop); restart
 //	trial         otherwise                           boots+1 saved; run, check health, Confirm
 //
-// A release that crashes before it can call Resume is caught only if
-// Resume runs outside it: the launcher is expected to run the committed
-// slot's binary to resume (committed/outpost) before starting
-// current/outpost. The trial deadline is wall-clock time: a clock that
+// A release that crashes before it can do anything is caught because
+// Resume runs outside it: the launcher is a stable process that calls
+// Resume and then runs current/outpost as its child, again and again, each
+// start on trial counted. The agent does not call Resume; it reads the
+// state and, when it is the release on trial, calls Confirm once healthy
+// or Rollback at the deadline. The launcher also stops a release still on
+// trial after its deadline, so that one that hangs is rolled back too.
+//
+// The trial deadline is wall-clock time: a clock that
 // jumps forward at boot rolls a trial back (the safe direction); one that
 // jumps back lengthens it, the boot count still bounding a crash loop.
+//
+// # Transfer
+//
+// wire.go has the messages with which the control room pushes a bundle to
+// a unit (ota.push, ota.status, the retained ota status) over clip's
+// chunked, resumable transfer; docs/protocol.md, "Updates", is the
+// reference.
 package ota

@@ -173,8 +173,8 @@ for arch in arm64 armhf; do
 	# the extracted one; it reports unknown keys only as warnings, so any
 	# output fails the check.
 	unit=$root/lib/systemd/system/outpost.service
-	grep -qx 'ExecStart=/usr/bin/outpost run --config /etc/outpost/outpost.yaml' "$unit" || fail "$unit: unexpected ExecStart"
-	for want in Type=notify NotifyAccess=main WatchdogSec=30s Restart=always User=outpost ProtectSystem=strict DevicePolicy=closed; do
+	grep -qx 'ExecStart=/usr/bin/outpost launch --config /etc/outpost/outpost.yaml' "$unit" || fail "$unit: unexpected ExecStart"
+	for want in Type=notify NotifyAccess=all WatchdogSec=30s Restart=always User=outpost ProtectSystem=strict DevicePolicy=closed; do
 		grep -qx "$want" "$unit" || fail "$unit: no $want"
 	done
 	if command -v systemd-analyze >/dev/null 2>&1; then

@@ -35,8 +35,10 @@ func commands() map[string]command {
 		"version":   {"print the version", versionCmd},
 		"probe":     {"check hardware on site: outpost probe camera|power|modem|gpio ...", probeCmd},
 		"provision": {"make the unit's evidence key and check its certificate", provisionCmd},
+		"fleet-sim": {"many light simulated units in one process, for measuring a control room's scale", fleetSimCmd},
 		"check":     {"the commissioning report: camera, picture, battery, signal, broker, clock, storage", checkCmd},
 		"footage":   {"inspect, export and verify recorded footage (works with no link)", footageCmd},
+		"launch":    {"run the agent under the update launcher (the service's ExecStart)", launchCmd},
 	}
 }
 

@@ -21,6 +21,7 @@ type Config struct {
 	DataDir   string    `yaml:"data_dir"`
 	Camera    Camera    `yaml:"camera"`
 	Recording Recording `yaml:"recording"`
+	Motion    Motion    `yaml:"motion"`
 	Retention Retention `yaml:"retention"`
 	Uplink    Uplink    `yaml:"uplink"`
 	Telemetry Telemetry `yaml:"telemetry"`
@@ -29,6 +30,7 @@ type Config struct {
 	GPIO      GPIO      `yaml:"gpio"`
 	Watchdog  Watchdog  `yaml:"watchdog"`
 	Faults    Faults    `yaml:"faults"`
+	OTA       OTA       `yaml:"ota"`
 	// ShutdownTimeout bounds how long the agent takes to stop on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -274,6 +276,57 @@ type GPIOOutput struct {
 	ActiveLow bool   `yaml:"active_low"`
 }
 
+// Motion sets the motion detector and what starts an event.
+type Motion struct {
+	// Trigger is what starts an event: motion, pir, motion_or_pir or
+	// motion_and_pir (motion confirmed by the PIR sensor within
+	// PIRWindow: fewer false alarms).
+	Trigger   string   `yaml:"trigger"`
+	PIRWindow Duration `yaml:"pir_window"`
+	// Zones are where motion counts (none: the whole picture); Ignore are
+	// never watched. Each is a polygon of [x, y] corners, fractions of the
+	// picture (0,0 top left, 1,1 bottom right).
+	Zones  [][][2]float64 `yaml:"zones"`
+	Ignore [][][2]float64 `yaml:"ignore"`
+	// Threshold is how many standard deviations of a cell's own noise a
+	// change must exceed; MinArea the fraction of watched cells that must
+	// change; Every analyses one frame in Every.
+	Threshold float64 `yaml:"threshold"`
+	MinArea   float64 `yaml:"min_area"`
+	Every     int     `yaml:"every"`
+}
+
+// Motion triggers.
+const (
+	TriggerMotion       = "motion"
+	TriggerPIR          = "pir"
+	TriggerMotionOrPIR  = "motion_or_pir"
+	TriggerMotionAndPIR = "motion_and_pir"
+)
+
+// OTA configures over-the-air updates of the agent (docs/operations.md,
+// "Releases of the agent").
+type OTA struct {
+	// Root holds the A/B slots and the update state; "" is <data_dir>/ota.
+	Root string `yaml:"root"`
+	// Keys are the pinned release keys, each "outpost-release-ed25519
+	// <base64> [comment]" (the line of a release.pub file). None: every
+	// update is refused.
+	Keys []string `yaml:"keys"`
+	// Arch is the unit's architecture (arm64, armv7, armv6, amd64); ""
+	// is the one the agent was built for.
+	Arch string `yaml:"arch"`
+	// MinSOC is the battery charge (%) below which an update is deferred.
+	MinSOC float64 `yaml:"min_soc"`
+	// DataHeadroom is what must be left of the monthly data budget after
+	// the bundle has been received ("10%" of uplink.monthly_budget, or a size).
+	DataHeadroom SizeOrPercent `yaml:"data_headroom"`
+	// TrialWindow is how long a new release has to prove itself healthy.
+	TrialWindow Duration `yaml:"trial_window"`
+	// MaxTrialBoots is how many starts a release on trial gets.
+	MaxTrialBoots int `yaml:"max_trial_boots"`
+}
+
 // Watchdog is the board's hardware watchdog.
 type Watchdog struct {
 	// Device is the watchdog device, e.g. /dev/watchdog; "" leaves it to
@@ -352,6 +405,8 @@ func Default() Config {
 			FrameTimeout: Duration(5 * time.Second), Buffers: 4, YUYVFPS: 5,
 			Sim: CameraSim{MotionEvery: Duration(30 * time.Second), MotionDuration: Duration(4 * time.Second), Quality: 75},
 		},
+		Motion: Motion{Trigger: TriggerMotion, PIRWindow: Duration(5 * time.Second), Zones: [][][2]float64{}, Ignore: [][][2]float64{},
+			Threshold: 4, MinArea: 0.004, Every: 1},
 		Recording: Recording{
 			Mode:              ModeContinuous,
 			PreRoll:           Duration(5 * time.Second),
@@ -406,6 +461,7 @@ func Default() Config {
 		Modem: Modem{Source: "sim", Sim: ModemSim{RSRPdBm: -95, DropoutEvery: Duration(2 * time.Hour), DropoutDuration: Duration(30 * time.Second)},
 			AT:    ModemAT{Port: "/dev/ttyUSB2", Flavor: "quectel", Timeout: Duration(3 * time.Second)},
 			MMCLI: ModemMMCLI{Path: "mmcli", Modem: "any", Timeout: Duration(5 * time.Second), SignalRate: Duration(10 * time.Second)}},
+		OTA:             OTA{Keys: []string{}, MinSOC: 40, DataHeadroom: SizeOrPercent{Percent: 10}, TrialWindow: Duration(10 * time.Minute), MaxTrialBoots: 3},
 		ShutdownTimeout: Duration(5 * time.Second),
 	}
 }
@@ -622,6 +678,43 @@ func (c *Config) Validate() error {
 	if ms := c.Modem.Sim; ms.DropoutEvery > 0 && (ms.DropoutDuration <= 0 || ms.DropoutDuration >= ms.DropoutEvery) {
 		v.add("modem.sim.dropout_duration", "%s must be above 0 and below modem.sim.dropout_every (%s)", ms.DropoutDuration, ms.DropoutEvery)
 	}
+	mo := c.Motion
+	switch mo.Trigger {
+	case TriggerMotion, TriggerMotionOrPIR:
+	case TriggerPIR, TriggerMotionAndPIR:
+		if c.GPIO.PIR.Pin == "" {
+			v.add("motion.trigger", "%q needs a PIR sensor: set gpio.pir.pin", mo.Trigger)
+		}
+	default:
+		v.add("motion.trigger", "%q is not known: use motion, pir, motion_or_pir or motion_and_pir", mo.Trigger)
+	}
+	v.between("motion.pir_window", mo.PIRWindow, Duration(100*time.Millisecond), Duration(time.Minute))
+	for _, z := range []struct {
+		field string
+		polys [][][2]float64
+	}{{"motion.zones", mo.Zones}, {"motion.ignore", mo.Ignore}} {
+		for i, p := range z.polys {
+			f := fmt.Sprintf("%s[%d]", z.field, i)
+			if len(p) < 3 {
+				v.add(f, "a zone needs at least three [x, y] corners, found %d", len(p))
+			}
+			for _, pt := range p {
+				if pt[0] < 0 || pt[0] > 1 || pt[1] < 0 || pt[1] > 1 {
+					v.add(f, "corner %v: coordinates are fractions of the picture, 0-1 (0,0 top left, 1,1 bottom right)", pt)
+					break
+				}
+			}
+		}
+	}
+	if mo.Threshold < 1 || mo.Threshold > 50 {
+		v.add("motion.threshold", "%g is outside 1-50", mo.Threshold)
+	}
+	if mo.MinArea <= 0 || mo.MinArea > 1 {
+		v.add("motion.min_area", "%g is outside 0-1 (above 0)", mo.MinArea)
+	}
+	if mo.Every < 1 || mo.Every > 100 {
+		v.add("motion.every", "%d is outside 1-100", mo.Every)
+	}
 	pp := c.Power.Policy
 	if !(pp.ShutdownSOC >= 0 && pp.ShutdownSOC < pp.CriticalSOC && pp.CriticalSOC < pp.EcoSOC && pp.EcoSOC <= 100) {
 		v.add("power.policy", "state of charge levels must rise: 0 <= shutdown_soc (%g) < critical_soc (%g) < eco_soc (%g) <= 100", pp.ShutdownSOC, pp.CriticalSOC, pp.EcoSOC)
@@ -671,6 +764,7 @@ func (c *Config) Validate() error {
 		v.add("watchdog.device", "%q is not a device path: use /dev/watchdog, or leave it empty", d)
 	}
 	v.between("watchdog.interval", c.Watchdog.Interval, Duration(time.Second), Duration(time.Minute))
+	validateOTA(&v, c.OTA)
 	v.between("shutdown_timeout", c.ShutdownTimeout, Duration(time.Second), Duration(time.Minute))
 	return v.err()
 }

@@ -70,3 +70,26 @@ func TestHardwareSources(t *testing.T) {
 		})
 	}
 }
+
+func TestMotionConfig(t *testing.T) {
+	c, err := Parse("m.yaml", []byte("motion:\n  trigger: motion_or_pir\n  zones: [[[0, 0.5], [1, 0.5], [1, 1], [0, 1]]]\n  ignore:\n    - [[0.2, 0.6], [0.4, 0.6], [0.3, 0.9]]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Motion.Zones) != 1 || len(c.Motion.Zones[0]) != 4 || c.Motion.Zones[0][1] != [2]float64{1, 0.5} || len(c.Motion.Ignore[0]) != 3 {
+		t.Fatalf("zones %v ignore %v", c.Motion.Zones, c.Motion.Ignore)
+	}
+	for _, bad := range []struct{ yaml, want string }{
+		{"motion:\n  zones: [[[0, 0], [1.5, 0], [0, 1]]]\n", "m.yaml:2: motion.zones[0]: corner [1.5 0]: coordinates are fractions of the picture"},
+		{"motion:\n  zones: [[[0, 0], [1, 0]]]\n", "motion.zones[0]: a zone needs at least three [x, y] corners, found 2"},
+		{"motion:\n  zones: [[[0, 0, 1], [1, 0], [0, 1]]]\n", "motion.zones[0][0]: expected a list of 2 values, found 3"},
+		{"motion:\n  zones: 3\n", "motion.zones: expected a list"},
+		{"motion:\n  trigger: motion_and_pir\n", `motion.trigger: "motion_and_pir" needs a PIR sensor: set gpio.pir.pin`},
+		{"motion:\n  trigger: heat\n", `motion.trigger: "heat" is not known`},
+	} {
+		_, err := Parse("m.yaml", []byte(bad.yaml))
+		if err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: %v, want %q", bad.yaml, err, bad.want)
+		}
+	}
+}

@@ -59,6 +59,8 @@ func commands() map[string]command {
 		"health":    {"health UNIT: the unit's faults, since when and what to do; its power mode", healthCmd},
 		"config":    {"config get|diff|push|history|rollback UNIT: a unit's configuration, changed safely", configCmd},
 		"version":   {"print the version", versionCmd},
+		"ota":       {"ota push|status|rollout: update the agent on units over the air", otaCmd},
+		"release":   {"release keygen|build|verify: signed agent releases for over-the-air updates", releaseCmd},
 	}
 }
 
