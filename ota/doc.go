@@ -90,8 +90,10 @@
 //     passed and the preconditions held; the inactive slot is being
 //     written.
 //   - installed: the new slot is written, synced and read back.
-//   - trial: current points to the new slot, the deadline is set, and each
-//     start of the agent counts a boot.
+//   - trial: current points to the new slot, the deadline is set; each
+//     start of the agent counts a boot, each crash the launcher sees a
+//     crash (NoteCrash), and a start after a power cut gives the trial
+//     its window again (PowerRestored).
 //   - committed: the release passed its health check (Confirm); it is the
 //     running slot and committed points to it.
 //   - rolled_back: current points back to the running slot (Rollback, or
@@ -110,7 +112,8 @@
 //	installed     —                                   trial: deadline set, current switched; restart
 //	trial         current is not the new slot         switch it (the power cut came between save and switch); restart
 //	trial         deadline passed                     rolled_back; restart
-//	trial         boots+1 > MaxTrialBoots             rolled_back (a crash loop); restart
+//	trial         crashes >= MaxTrialBoots            rolled_back (a crash loop); restart
+//	trial         boots+1 > 4 × MaxTrialBoots         rolled_back (it keeps restarting); restart
 //	trial         otherwise                           boots+1 saved; run, check health, Confirm
 //
 // A release that crashes before it can do anything is caught because

@@ -69,8 +69,12 @@ type Record struct {
 	Bundle   string `json:"bundle,omitempty"`
 	// TrialDeadline: a trial not confirmed by then is rolled back.
 	TrialDeadline time.Time `json:"trial_deadline,omitzero"`
-	// Boots counts the starts of the agent during the trial.
+	// Boots counts the starts of the agent during the trial, Crashes the
+	// ones that ended in a crash the launcher saw. A crash loop is told by
+	// Crashes, not by Boots: a solar unit browning out during a trial
+	// restarts without its release being at fault.
 	Boots   int       `json:"boots,omitempty"`
+	Crashes int       `json:"crashes,omitempty"`
 	Reason  string    `json:"reason,omitempty"`
 	Updated time.Time `json:"updated"`
 }
@@ -107,8 +111,10 @@ type Config struct {
 	Arch string
 	// TrialWindow is how long a new release has to confirm its health.
 	TrialWindow time.Duration
-	// MaxTrialBoots is how many starts a release on trial gets before it
-	// is taken for a crash loop and rolled back.
+	// MaxTrialBoots is how many crashes of a release on trial are taken
+	// for a crash loop (it is rolled back); it also bounds its starts, at
+	// MaxTrialBoots × maxStartsPerCrash, whatever ended them (a board
+	// that keeps rebooting).
 	MaxTrialBoots int
 	// Precondition is checked before a release is written (battery,
 	// disk); nil allows always.
@@ -331,7 +337,7 @@ func (i *Installer) Fail(reason string) error {
 
 func (i *Installer) fail(reason string) error {
 	r := i.rec
-	r.State, r.Reason, r.Bundle, r.Boots, r.TrialDeadline = StateFailed, reason, "", 0, time.Time{}
+	r.State, r.Reason, r.Bundle, r.Boots, r.Crashes, r.TrialDeadline = StateFailed, reason, "", 0, 0, time.Time{}
 	return i.save(r)
 }
 
@@ -474,7 +480,7 @@ func (i *Installer) activate(now time.Time) error {
 		return errors.Join(err, i.fail(Reason(err)))
 	}
 	r := i.rec
-	r.State, r.TrialDeadline, r.Boots = StateTrial, now.Add(i.cfg.TrialWindow).UTC(), 0
+	r.State, r.TrialDeadline, r.Boots, r.Crashes = StateTrial, now.Add(i.cfg.TrialWindow).UTC(), 0, 0
 	if err := i.save(r); err != nil {
 		return err
 	}
@@ -523,6 +529,39 @@ func (i *Installer) rollback(reason string) error {
 	return err
 }
 
+// maxStartsPerCrash bounds a trial's starts that were not crashes the
+// launcher saw (power cuts, reboots) against its crashes allowed.
+const maxStartsPerCrash = 4
+
+// NoteCrash records that the release on trial crashed (the launcher saw
+// its agent exit with a failure): MaxTrialBoots of them roll it back at
+// the next Resume. Outside a trial it does nothing.
+func (i *Installer) NoteCrash() error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.rec.State != StateTrial {
+		return nil
+	}
+	r := i.rec
+	r.Crashes++
+	return i.save(r)
+}
+
+// PowerRestored is called by the launcher at its own start (the board or
+// the service restarted): a trial interrupted by a power cut gets its
+// window again from now, since the time the unit was off proved nothing
+// either way. Its starts are still bounded (see MaxTrialBoots).
+func (i *Installer) PowerRestored(now time.Time) error {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	if i.rec.State != StateTrial {
+		return nil
+	}
+	r := i.rec
+	r.TrialDeadline = now.Add(i.cfg.TrialWindow).UTC()
+	return i.save(r)
+}
+
 // Resume is called once at every start of the agent, before anything
 // else, and does what the start-up table of doc.go says for the last saved
 // state. now is the time of the start.
@@ -564,8 +603,11 @@ func (i *Installer) Resume(now time.Time) (Action, error) {
 		if now.After(i.rec.TrialDeadline) {
 			return ActionRestart, i.rollback(fmt.Sprintf("%s was not confirmed healthy by the end of its trial at %s", i.rec.Target.Version, i.rec.TrialDeadline.Format(time.RFC3339)))
 		}
-		if i.rec.Boots+1 > i.cfg.MaxTrialBoots {
-			return ActionRestart, i.rollback(fmt.Sprintf("%s started %d times in its trial without being confirmed healthy: a crash loop", i.rec.Target.Version, i.rec.Boots))
+		if i.rec.Crashes >= i.cfg.MaxTrialBoots {
+			return ActionRestart, i.rollback(fmt.Sprintf("%s crashed %d times in its trial without being confirmed healthy: a crash loop", i.rec.Target.Version, i.rec.Crashes))
+		}
+		if i.rec.Boots+1 > i.cfg.MaxTrialBoots*maxStartsPerCrash {
+			return ActionRestart, i.rollback(fmt.Sprintf("%s started %d times in its trial without being confirmed healthy", i.rec.Target.Version, i.rec.Boots))
 		}
 		r := i.rec
 		r.Boots++

@@ -302,14 +302,45 @@ func TestInstallerTrialEnds(t *testing.T) {
 		}
 		r.wantRuns("a", r.v1)
 	})
+	t.Run("power cuts are not crashes", func(t *testing.T) {
+		r, v2 := setup(t)
+		// Eight power cuts during the trial, some of them long: each start
+		// after one gets the window again, none counts as a crash.
+		for n := 1; n <= 8; n++ {
+			i := r.open()
+			if err := i.PowerRestored(r.clk.Now()); err != nil {
+				t.Fatal(err)
+			}
+			if a, err := i.Resume(r.clk.Now()); err != nil || a != ActionTrial {
+				t.Fatalf("start %d: %v %v", n, a, err)
+			}
+			r.wantRuns("b", v2)
+			r.clk.Advance(time.Duration(n) * 5 * time.Minute) // the power goes, and comes back
+		}
+		i := r.open()
+		if err := i.PowerRestored(r.clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if a, err := i.Resume(r.clk.Now()); err != nil || a != ActionTrial {
+			t.Fatalf("start 9: %v %v", a, err)
+		}
+		if err := i.Confirm(); err != nil {
+			t.Fatalf("a good release browned out eight times must still commit: %v", err)
+		}
+		r.wantState(i, StateCommitted)
+	})
 	t.Run("crash loop", func(t *testing.T) {
 		r, v2 := setup(t)
 		for n := 1; n <= 3; n++ {
-			if a, err := r.open().Resume(r.clk.Now()); err != nil || a != ActionTrial {
+			i := r.open()
+			if a, err := i.Resume(r.clk.Now()); err != nil || a != ActionTrial {
 				t.Fatalf("start %d: %v %v", n, a, err)
 			}
 			r.wantRuns("b", v2)
 			r.clk.Advance(10 * time.Second) // crashes soon after
+			if err := i.NoteCrash(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		i := r.open()
 		if a, err := i.Resume(r.clk.Now()); err != nil || a != ActionRestart {

@@ -56,10 +56,14 @@ type launcher struct {
 	env  Env
 	clk  clock.Clock
 	log  *slog.Logger
+	// started is set once the launcher has made its first start: the
+	// first is after a boot (or a restart of the service), when a trial
+	// cut short by a power cut gets its window again.
+	started bool
 }
 
 // Backoff between crashes of the agent: short while a release is on
-// trial (its boots are counted towards a rollback), else growing to a
+// trial (its crashes are counted towards a rollback), else growing to a
 // minute and reset after a minute of stable running.
 const (
 	launchBackoffMin   = time.Second
@@ -93,6 +97,9 @@ func (l *launcher) run(ctx context.Context) int {
 		}
 		wait := backoff
 		if l.onTrial() {
+			// A crash of the release on trial counts towards its rollback
+			// (a restart after a power cut does not).
+			l.noteCrash()
 			wait = launchTrialBackoff
 		} else {
 			backoff = min(backoff*2, launchBackoffMax)
@@ -129,6 +136,16 @@ func (l *launcher) updated() time.Time {
 	return inst.Status().Updated
 }
 
+func (l *launcher) noteCrash() {
+	inst, err := l.installer()
+	if err == nil && inst != nil {
+		err = inst.NoteCrash()
+	}
+	if err != nil {
+		l.log.Error("recording the crash of the release on trial", "err", err)
+	}
+}
+
 func (l *launcher) onTrial() bool {
 	inst, err := l.installer()
 	return err == nil && inst != nil && inst.Status().State == ota.StateTrial
@@ -157,6 +174,12 @@ func (l *launcher) prepare() (string, time.Time) {
 			return l.self, time.Time{}
 		}
 		l.log.Info("updates set up", "root", agent.OTARoot(l.cfg), "version", version.Version)
+	}
+	if !l.started {
+		l.started = true
+		if err := inst.PowerRestored(l.clk.Now()); err != nil {
+			l.log.Error("saving the update state", "err", err)
+		}
 	}
 	act, err := inst.Resume(l.clk.Now())
 	rec := inst.Status()
