@@ -164,73 +164,11 @@ func (e *EnergyDecoder) keepDQT(seg []byte) {
 // into en instead of skipped.
 func (e *EnergyDecoder) scan(data []byte, i int, seg []byte, dst *image.Gray, en *Energy) (int, error) {
 	d := &e.d
-	if len(seg) < 1 {
-		return 0, errors.New("jpegdc: scan header (SOS) too short: the image is damaged")
+	mcuW, mcuH, next, skip, err := d.scanSetup(data, i, seg)
+	if err != nil || skip {
+		return next, err
 	}
-	ns := int(seg[0])
-	if ns < 1 || ns > d.ncomp || len(seg) != 4+2*ns {
-		return 0, errors.New("jpegdc: scan header (SOS) of the wrong length: the image is damaged")
-	}
-	if seg[1+2*ns] != 0 || seg[2+2*ns] != 63 || seg[3+2*ns] != 0 {
-		return 0, errors.New("jpegdc: scan is not sequential (spectral selection or approximation set): progressive images are not supported")
-	}
-	hasLuma := false
-	blocks := 0
-	for k := 0; k < ns; k++ {
-		id, tables := seg[1+2*k], seg[2+2*k]
-		ci := -1
-		for j := 0; j < d.ncomp; j++ {
-			if d.comps[j].id == id {
-				ci = j
-			}
-		}
-		if ci < 0 {
-			return 0, fmt.Errorf("jpegdc: scan names component %d, which the frame does not have: the image is damaged", id)
-		}
-		c := &d.comps[ci]
-		c.td, c.ta = int(tables>>4), int(tables&15)
-		if c.td > 3 || c.ta > 3 {
-			return 0, errors.New("jpegdc: scan uses a Huffman table number above 3: the image is damaged")
-		}
-		d.scanComps[k] = ci
-		if ci == 0 {
-			hasLuma = true
-		}
-		blocks += c.h * c.v
-	}
-	if ns > 1 && blocks > 10 {
-		return 0, errors.New("jpegdc: more than 10 blocks per MCU: the image is damaged")
-	}
-	d.scanNcomp = ns
-	if !hasLuma {
-		return skipScan(data, i), nil
-	}
-	for k := 0; k < ns; k++ {
-		c := &d.comps[d.scanComps[k]]
-		if d.dc[c.td] == nil || d.ac[c.ta] == nil {
-			if !d.haveStd || c.td > 1 || c.ta > 1 {
-				return 0, errNoTables
-			}
-			if d.dc[c.td] == nil {
-				d.dc[c.td] = &d.std[0][c.td]
-			}
-			if d.ac[c.ta] == nil {
-				d.ac[c.ta] = &d.std[1][c.ta]
-			}
-		}
-		c.pred = 0
-	}
-	if !d.haveQ[d.comps[0].tq] {
-		return 0, errors.New("jpegdc: luma quantisation table missing: the image is damaged")
-	}
-
-	var mcuW, mcuH int
-	if ns == 1 {
-		mcuW, mcuH = d.outW(), d.outH()
-	} else {
-		mcuW = (d.width + 8*d.hmax - 1) / (8 * d.hmax)
-		mcuH = (d.height + 8*d.vmax - 1) / (8 * d.vmax)
-	}
+	ns := d.scanNcomp
 	q := d.comps[0].tq
 	qdc := d.qdc[q]
 	qac := &e.qac[q]

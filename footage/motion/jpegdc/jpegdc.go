@@ -327,16 +327,20 @@ func (d *Decoder) parseDHT(seg []byte) error {
 
 // scan decodes the scan whose header is seg and whose entropy-coded data
 // starts at data[i]. It returns the offset of the marker that ends it.
-func (d *Decoder) scan(data []byte, i int, seg []byte, dst *image.Gray) (int, error) {
+// scanSetup reads the scan header seg and readies the scan's tables; it
+// returns the scan's MCU grid, or skip true and the offset of the marker
+// after the scan when the scan holds no luma. Decoder and EnergyDecoder
+// share it.
+func (d *Decoder) scanSetup(data []byte, i int, seg []byte) (mcuW, mcuH, next int, skip bool, err error) {
 	if len(seg) < 1 {
-		return 0, errors.New("jpegdc: scan header (SOS) too short: the image is damaged")
+		return 0, 0, 0, false, errors.New("jpegdc: scan header (SOS) too short: the image is damaged")
 	}
 	ns := int(seg[0])
 	if ns < 1 || ns > d.ncomp || len(seg) != 4+2*ns {
-		return 0, errors.New("jpegdc: scan header (SOS) of the wrong length: the image is damaged")
+		return 0, 0, 0, false, errors.New("jpegdc: scan header (SOS) of the wrong length: the image is damaged")
 	}
 	if seg[1+2*ns] != 0 || seg[2+2*ns] != 63 || seg[3+2*ns] != 0 {
-		return 0, errors.New("jpegdc: scan is not sequential (spectral selection or approximation set): progressive images are not supported")
+		return 0, 0, 0, false, errors.New("jpegdc: scan is not sequential (spectral selection or approximation set): progressive images are not supported")
 	}
 	hasLuma := false
 	blocks := 0
@@ -349,12 +353,12 @@ func (d *Decoder) scan(data []byte, i int, seg []byte, dst *image.Gray) (int, er
 			}
 		}
 		if ci < 0 {
-			return 0, fmt.Errorf("jpegdc: scan names component %d, which the frame does not have: the image is damaged", id)
+			return 0, 0, 0, false, fmt.Errorf("jpegdc: scan names component %d, which the frame does not have: the image is damaged", id)
 		}
 		c := &d.comps[ci]
 		c.td, c.ta = int(tables>>4), int(tables&15)
 		if c.td > 3 || c.ta > 3 {
-			return 0, errors.New("jpegdc: scan uses a Huffman table number above 3: the image is damaged")
+			return 0, 0, 0, false, errors.New("jpegdc: scan uses a Huffman table number above 3: the image is damaged")
 		}
 		d.scanComps[k] = ci
 		if ci == 0 {
@@ -363,18 +367,18 @@ func (d *Decoder) scan(data []byte, i int, seg []byte, dst *image.Gray) (int, er
 		blocks += c.h * c.v
 	}
 	if ns > 1 && blocks > 10 {
-		return 0, errors.New("jpegdc: more than 10 blocks per MCU: the image is damaged")
+		return 0, 0, 0, false, errors.New("jpegdc: more than 10 blocks per MCU: the image is damaged")
 	}
 	d.scanNcomp = ns
 	if !hasLuma {
 		// Only luma is wanted: skip the entropy-coded data unread.
-		return skipScan(data, i), nil
+		return 0, 0, skipScan(data, i), true, nil
 	}
 	for k := 0; k < ns; k++ {
 		c := &d.comps[d.scanComps[k]]
 		if d.dc[c.td] == nil || d.ac[c.ta] == nil {
 			if !d.haveStd || c.td > 1 || c.ta > 1 {
-				return 0, errNoTables
+				return 0, 0, 0, false, errNoTables
 			}
 			if d.dc[c.td] == nil {
 				d.dc[c.td] = &d.std[0][c.td]
@@ -386,10 +390,9 @@ func (d *Decoder) scan(data []byte, i int, seg []byte, dst *image.Gray) (int, er
 		c.pred = 0
 	}
 	if !d.haveQ[d.comps[0].tq] {
-		return 0, errors.New("jpegdc: luma quantisation table missing: the image is damaged")
+		return 0, 0, 0, false, errors.New("jpegdc: luma quantisation table missing: the image is damaged")
 	}
 
-	var mcuW, mcuH int
 	if ns == 1 {
 		// Non-interleaved: one block per MCU over the component's own
 		// block grid.
@@ -398,6 +401,15 @@ func (d *Decoder) scan(data []byte, i int, seg []byte, dst *image.Gray) (int, er
 		mcuW = (d.width + 8*d.hmax - 1) / (8 * d.hmax)
 		mcuH = (d.height + 8*d.vmax - 1) / (8 * d.vmax)
 	}
+	return mcuW, mcuH, 0, false, nil
+}
+
+func (d *Decoder) scan(data []byte, i int, seg []byte, dst *image.Gray) (int, error) {
+	mcuW, mcuH, next, skip, err := d.scanSetup(data, i, seg)
+	if err != nil || skip {
+		return next, err
+	}
+	ns := d.scanNcomp
 	q := d.comps[0].tq
 	qdc := d.qdc[q]
 	ow, oh := dst.Rect.Dx(), dst.Rect.Dy()
