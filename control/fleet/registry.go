@@ -240,13 +240,8 @@ func (r *Registry) Issue(ca *CA, unitID string, o IssueOptions, deliver func(*Is
 		}
 		now := r.Now().UTC().Truncate(time.Second)
 		var err error
-		if iss, err = ca.IssueClient(unitID, "outpost unit", now); err != nil {
+		if iss, err = issueAndDeliver(ca, unitID, "outpost unit", now, deliver); err != nil {
 			return err
-		}
-		if deliver != nil {
-			if err := deliver(iss); err != nil {
-				return err
-			}
 		}
 		if exists {
 			rec = *old
@@ -269,6 +264,21 @@ func (r *Registry) Issue(ca *CA, unitID string, o IssueOptions, deliver func(*Is
 		return Unit{}, nil, err
 	}
 	return rec, iss, nil
+}
+
+// issueAndDeliver issues a client certificate and hands it to deliver
+// (which writes the files); the registry records it only if both succeed.
+func issueAndDeliver(ca *CA, cn, role string, now time.Time, deliver func(*Issued) error) (*Issued, error) {
+	iss, err := ca.IssueClient(cn, role, now)
+	if err != nil {
+		return nil, err
+	}
+	if deliver != nil {
+		if err := deliver(iss); err != nil {
+			return nil, err
+		}
+	}
+	return iss, nil
 }
 
 // OperatorName is the certificate name of an operator: "operator-NAME"
@@ -300,13 +310,8 @@ func (r *Registry) IssueOperator(ca *CA, name string, renew bool, deliver func(*
 		}
 		now := r.Now().UTC().Truncate(time.Second)
 		var err error
-		if iss, err = ca.IssueClient(cn, "outpost operator", now); err != nil {
+		if iss, err = issueAndDeliver(ca, cn, "outpost operator", now, deliver); err != nil {
 			return err
-		}
-		if deliver != nil {
-			if err := deliver(iss); err != nil {
-				return err
-			}
 		}
 		if exists {
 			rec = *old
