@@ -1,6 +1,9 @@
 package jpegdc
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+)
 
 // lutBits is the length of the codes decoded by a single table look-up;
 // longer codes (rare) fall back to the canonical maxcode search.
@@ -21,7 +24,19 @@ type huffTable struct {
 	maxcode [17]int32
 	valptr  [17]int32
 	vals    [256]byte
+	// skip serves skipAC: for the next skipBits bits, when an AC code and
+	// its extra bits both fit in them, their total length<<8 | the
+	// coefficients they advance (1-16), or skipEOB for an end of block;
+	// 0 otherwise (decode the slow way).
+	skip [1 << skipBits]uint16
 }
+
+// skipBits is the look-up length of huffTable.skip: a code and its extra
+// bits within 12 bits cover nearly every coefficient of camera JPEGs.
+const skipBits = 12
+
+// skipEOB marks an end-of-block code in huffTable.skip.
+const skipEOB = 0x80
 
 func (t *huffTable) build(counts *[16]byte, vals []byte) error {
 	*t = huffTable{}
@@ -51,7 +66,39 @@ func (t *huffTable) build(counts *[16]byte, vals []byte) error {
 		k += n
 		code <<= 1
 	}
+	t.buildSkip(counts)
 	return nil
+}
+
+// buildSkip fills t.skip from the code lengths and values.
+func (t *huffTable) buildSkip(counts *[16]byte) {
+	code, k := 0, 0
+	for l := 1; l <= skipBits; l++ {
+		n := int(counts[l-1])
+		for j := 0; j < n; j++ {
+			rs := t.vals[k+j]
+			r, size := int(rs>>4), int(rs&15)
+			var e uint16
+			switch {
+			case size == 0 && r != 15:
+				e = uint16(l)<<8 | skipEOB
+			case size == 0:
+				e = uint16(l)<<8 | 16
+			case l+size <= skipBits:
+				e = uint16(l+size)<<8 | uint16(r+1)
+			default:
+				continue
+			}
+			c := code + j
+			shift := skipBits - l
+			for p := c << shift; p < (c+1)<<shift; p++ {
+				t.skip[p] = e
+			}
+		}
+		code += n
+		k += n
+		code <<= 1
+	}
 }
 
 // bitReader reads the entropy-coded data of a scan: bits from the top of
@@ -71,6 +118,18 @@ func (b *bitReader) reset(data []byte, pos int) {
 }
 
 func (b *bitReader) fill() {
+	// Fast path: the next 8 bytes hold no 0xFF (so no stuffing and no
+	// marker): take as many whole bytes as fit at once.
+	if !b.marker && b.pos+8 <= len(b.data) {
+		w := binary.BigEndian.Uint64(b.data[b.pos:])
+		if v := ^w; (v-0x0101010101010101)&^v&0x8080808080808080 == 0 {
+			k := (64 - b.n) >> 3 // whole bytes that fit
+			b.acc |= w >> (64 - 8*k) << (64 - 8*k - b.n)
+			b.n += 8 * k
+			b.pos += int(k)
+			return
+		}
+	}
 	for b.n <= 56 {
 		var c byte
 		if b.marker || b.pos >= len(b.data) {
@@ -133,6 +192,19 @@ func (b *bitReader) receive(s uint) int32 {
 // skipAC reads a block's 63 AC coefficients and throws them away.
 func (b *bitReader) skipAC(t *huffTable) error {
 	for k := 1; k < 64; {
+		if b.n < skipBits {
+			b.fill()
+		}
+		if e := t.skip[b.acc>>(64-skipBits)]; e != 0 {
+			l := uint(e >> 8)
+			b.acc <<= l
+			b.n -= l
+			if e&skipEOB != 0 {
+				return nil
+			}
+			k += int(e & 0x1f)
+			continue
+		}
 		rs, err := b.decode(t)
 		if err != nil {
 			return err
