@@ -299,6 +299,19 @@ func (r *Runner) handleDesired(ctx context.Context, u *Unit, d wire.ConfigDesire
 		r.report(ctx, u)
 		return false
 	}
+	who, err := u.access.checkDesired(d)
+	if err != nil {
+		// Refused without raising the highest version seen: an unsigned
+		// change with a huge version must not shut out the genuine ones
+		// that follow.
+		r.log.Warn("configuration change refused", "version", d.Version, "by", d.RequestedBy, "err", err)
+		r.mu.Lock()
+		r.st.DesiredVersion, r.st.Result, r.st.Errors, r.st.Changes = d.Version, wire.ConfigRejected, []string{err.Error()}, nil
+		r.mu.Unlock()
+		r.report(ctx, u)
+		return false
+	}
+	d.RequestedBy = who
 	switch {
 	case st.Pending != nil:
 		return reject(fmt.Sprintf("version %d touches the link and is waiting to be confirmed until %s; send this change again after that", st.Pending.Version, st.Pending.Deadline.UTC().Format(time.RFC3339)))

@@ -51,6 +51,8 @@ type StorageStats struct {
 	// ProjectedRetentionDays is the days of footage the disk holds at the
 	// current write rate; 0 when not yet known.
 	ProjectedRetentionDays float64
+	// RetentionDays is the retention in force (retention.max_age).
+	RetentionDays float64
 }
 
 // TelemetryOptions configures Telemetry.
@@ -484,6 +486,9 @@ func (t *Telemetry) readStorage(_ context.Context, now time.Time) sample {
 			}
 			if st.ProjectedRetentionDays > 0 {
 				p.ProjectedRetentionDays = round(&st.ProjectedRetentionDays, 1)
+			}
+			if st.RetentionDays > 0 {
+				p.RetentionDays = round(&st.RetentionDays, 2)
 			}
 		}
 	}

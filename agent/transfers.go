@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outpost-cctv/outpost/agent/config"
+	"github.com/outpost-cctv/outpost/agent/identity"
 	"github.com/outpost-cctv/outpost/clip"
 	"github.com/outpost-cctv/outpost/footage"
 	"github.com/outpost-cctv/outpost/hal/camera/mjpeg"
@@ -27,18 +28,20 @@ const snapshotWidth = 640
 
 // newTransfers is the component that sends clips and snapshots to the
 // control room, answering transfer.start.
-func newTransfers(log *slog.Logger, cfg config.Config, session *uplink.Session, rec *footage.Recorder, latest *Latest, clk clock.Clock) *clip.Service {
+func newTransfers(log *slog.Logger, cfg config.Config, session *uplink.Session, rec *footage.Recorder, latest *Latest, clk clock.Clock, key *identity.Key) *clip.Service {
 	base := cfg.Uplink.TopicPrefix + "/" + cfg.Unit.ID + "/"
 	src := footageSource{rec: rec, latest: latest, preRoll: cfg.Recording.PreRoll.D(), postRoll: cfg.Recording.PostRoll.D()}
-	svc := clip.NewService(log, session, session, src, clip.ServiceOptions{
-		Dir: filepath.Join(cfg.DataDir, "transfers"), Base: base, Clock: clk, HoldUntilConfirmed: true,
-	})
+	o := clip.ServiceOptions{Dir: filepath.Join(cfg.DataDir, "transfers"), Base: base, Clock: clk, HoldUntilConfirmed: true}
+	if key != nil {
+		o.Attest = (&attester{cfg: cfg, key: key, rec: rec, clk: clk}).attest
+	}
+	svc := clip.NewService(log, session, session, src, o)
 	session.Handle("transfer.start", func(ctx context.Context, req uplink.Request) (any, error) {
 		var a clip.StartArgs
 		if err := req.DecodeArgs(&a); err != nil {
 			return nil, err
 		}
-		m, err := svc.Start(ctx, a)
+		m, err := svc.StartFor(ctx, a, req.Requester)
 		var ce *clip.Error
 		if errors.As(err, &ce) {
 			return nil, uplink.CommandError{Code: ce.Code, Message: ce.Message}

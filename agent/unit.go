@@ -10,7 +10,9 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/outpost-cctv/outpost/agent/audit"
 	"github.com/outpost-cctv/outpost/agent/config"
+	"github.com/outpost-cctv/outpost/agent/identity"
 	"github.com/outpost-cctv/outpost/footage"
 	"github.com/outpost-cctv/outpost/footage/motion"
 	"github.com/outpost-cctv/outpost/footage/scene"
@@ -36,6 +38,7 @@ type Unit struct {
 	health    lockedHealth
 	faults    *Faults
 	monitor   *Monitor
+	access    *access
 }
 
 // NewUnit builds the components described by cfg. It opens no device and
@@ -75,7 +78,20 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 	// The recorder opens (and recovers) the footage store when it starts,
 	// not here. Capture does not wait for it: the live picture and
 	// telemetry keep working when storage is broken.
-	recorder, err := footage.NewRecorder(footage.Dir(cfg.DataDir), footage.OptionsFromConfig(cfg.Recording, cfg.Retention), log, clk)
+	// The evidence key signs the footage chain's heads and the manifests
+	// of what the unit hands over; without one (not provisioned yet) the
+	// unit records, unsigned.
+	key, err := identity.Load(cfg.DataDir)
+	if err != nil {
+		log.Warn("footage will not be signed: clips go without an evidence manifest and the footage chain's heads are unsigned; run 'outpost provision' on the unit", "err", err)
+		key = nil
+	}
+	fo := footage.OptionsFromConfig(cfg.Recording, cfg.Retention)
+	fo.UnitID, fo.HeadEvery = cfg.Unit.ID, cfg.Privacy.SignEvery.D()
+	if key != nil {
+		fo.Signer = key
+	}
+	recorder, err := footage.NewRecorder(footage.Dir(cfg.DataDir), fo, log, clk)
 	if err != nil {
 		return nil, err
 	}
@@ -87,9 +103,16 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 	if err != nil {
 		return nil, err
 	}
+	// Who may command the unit, and the audit trail of what was asked.
+	acc, err := newAccess(cfg, clk, log)
+	if err != nil {
+		return nil, err
+	}
+	u.access = acc
 	var telemetry *Telemetry
 	session := uplink.NewSession(log, uplink.Options{
-		Broker: cfg.Uplink.Broker, Topics: topics, Username: cfg.Uplink.Username, Password: string(cfg.Uplink.Password),
+		Commands: uplink.CommandOptions{Gate: acc, Observer: acc},
+		Broker:   cfg.Uplink.Broker, Topics: topics, Username: cfg.Uplink.Username, Password: string(cfg.Uplink.Password),
 		KeepAlive: cfg.Uplink.KeepAlive.D(), CAFile: cfg.Uplink.TLS.CA, CertFile: cfg.Uplink.TLS.Cert, KeyFile: cfg.Uplink.TLS.Key,
 		Clock: clk, Dir: cfg.DataDir + "/uplink", OutboxSize: int64(cfg.Uplink.OutboxSize),
 		DrainWindow: cfg.Uplink.OutboxDrainWindow, DrainRate: int64(cfg.Uplink.OutboxDrainRate), MonthlyBudget: int64(cfg.Uplink.MonthlyBudget),
@@ -109,6 +132,9 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 		},
 	})
 	u.session = session
+	if acc.trail != nil {
+		session.Handle(audit.ListCommand, acc.trail.ListHandler())
+	}
 	send := func(ctx context.Context, class uplink.Priority, e wire.Event) {
 		if err := session.SendJSON(ctx, class, topics.Events(), e); err != nil {
 			log.Warn("event not sent", "kind", e.Kind, "err", err)
@@ -137,6 +163,7 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 			return StorageStats{
 				DiskTotalBytes: st.DiskTotal, DiskFreeBytes: st.DiskFree, FootageBytes: st.BytesUsed,
 				HeldBytes: st.HeldBytes, OldestFootage: st.Oldest, ProjectedRetentionDays: st.ProjectedRetentionDays,
+				RetentionDays: cfg.Retention.MaxAge.D().Hours() / 24,
 			}, true
 		},
 		Streams: streams(cfg.Telemetry),
@@ -144,7 +171,7 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 	})
 	u.telemetry = telemetry
 	HandleUnitCommands(session, telemetry, boot)
-	transfers := newTransfers(log, cfg, session, recorder, u.Latest, clk)
+	transfers := newTransfers(log, cfg, session, recorder, u.Latest, clk, key)
 	handleEvents(session, recorder, clk.Now)
 	inputs := MonitorInputs{
 		StoreFaults: recorder.Faults, StoreStats: recorder.Stats,
@@ -174,6 +201,11 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 			session.Handle("sim.camera", inj.handle)
 			src = inj.wrap(src)
 		}
+		pm, err := NewPrivacyMask(cfg.Privacy.Masks, cfg.Camera.Width, cfg.Camera.Height)
+		if err != nil {
+			return nil, err
+		}
+		src = maskCamera(src, pm, clk, log.With("component", "camera"))
 		// The picture checks: frozen, black or uniform, the view moved from
 		// the reference outpost check took, out of focus.
 		pictures, err := scene.NewSink(log, sceneConfig(cfg.Faults), loadReference(cfg.DataDir, log), func(scene.Change) {})
@@ -225,6 +257,7 @@ func (u *Unit) Statuses() []Status { return u.sup.Statuses() }
 // configured bound. It returns ErrShutdownTimeout if that bound is missed.
 func (u *Unit) Run(ctx context.Context) error {
 	u.log.Info("starting", "unit", u.cfg.Unit.ID, "version", version.Version, "broker", u.cfg.Uplink.Broker, "camera", u.cfg.Camera.Source)
+	defer u.access.Close()
 	return u.sup.Run(ctx, u.cfg.ShutdownTimeout.D())
 }
 

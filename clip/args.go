@@ -38,6 +38,11 @@ type StartArgs struct {
 	// UploadURL, when set, asks the unit to PUT the file there (e.g. a
 	// presigned object-storage URL) instead of sending it over MQTT.
 	UploadURL string `json:"upload_url,omitempty"`
+	// Recipient and Reason say who the footage is disclosed to and why
+	// (the disclosure log the ICO expects); they go into the unit's audit
+	// trail and the signed evidence manifest.
+	Recipient string `json:"recipient,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 // MaxClip bounds the range of one clip request.
@@ -68,6 +73,9 @@ func (a StartArgs) Validate() error {
 	case KindSnapshot:
 	default:
 		return fmt.Errorf("kind %q is not clip or snapshot", a.Kind)
+	}
+	if len(a.Recipient) > 200 || len(a.Reason) > 500 {
+		return fmt.Errorf("recipient (%d bytes) or reason (%d bytes) is too long: at most 200 and 500", len(a.Recipient), len(a.Reason))
 	}
 	if a.ChunkSize < 0 || a.ChunkSize > MaxChunkSize {
 		return fmt.Errorf("chunk_size %d is outside 1-%d", a.ChunkSize, MaxChunkSize)

@@ -2,6 +2,7 @@ package clip
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -38,6 +39,9 @@ type Manifest struct {
 	Frames    int       `json:"frames,omitempty"`
 	From      time.Time `json:"from,omitzero"`
 	To        time.Time `json:"to,omitzero"`
+	// Evidence is the unit's signed evidence manifest of the file
+	// (package evidence), when the unit has an evidence key.
+	Evidence json.RawMessage `json:"evidence,omitempty"`
 }
 
 var idRe = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

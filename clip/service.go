@@ -75,6 +75,17 @@ type ServiceOptions struct {
 	HTTP      *http.Client
 	AllowHTTP bool
 	Upload    UploadOptions
+	// Attest, when set, makes the signed evidence manifest of a prepared
+	// file; a failure is logged and the file sent without one.
+	Attest func(ctx context.Context, a Attestation) (json.RawMessage, error)
+}
+
+// Attestation is what Attest signs for: a prepared file and who asked.
+type Attestation struct {
+	Manifest  Manifest
+	Requester string
+	Recipient string
+	Reason    string
 }
 
 // Service is the unit's side of file transfers, run as a supervised
@@ -372,6 +383,12 @@ func (s *Service) readSidecar(id string) (sidecar, error) {
 // prepared), puts its range on hold, and hands it to Run to send. It
 // returns the manifest the control room receives against.
 func (s *Service) Start(ctx context.Context, a StartArgs) (Manifest, error) {
+	return s.StartFor(ctx, a, "")
+}
+
+// StartFor is Start for a request made by requester (as the unit's command
+// gate identified them), who goes into the evidence manifest.
+func (s *Service) StartFor(ctx context.Context, a StartArgs, requester string) (Manifest, error) {
 	if err := a.Validate(); err != nil {
 		return Manifest{}, &Error{Code: "bad_request", Message: err.Error()}
 	}
@@ -399,7 +416,7 @@ func (s *Service) Start(ctx context.Context, a StartArgs) (Manifest, error) {
 	}
 	s.mu.Unlock()
 
-	m, err := s.prepare(ctx, a)
+	m, err := s.prepare(ctx, a, requester)
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -424,7 +441,7 @@ func (s *Service) Start(ctx context.Context, a StartArgs) (Manifest, error) {
 	}
 }
 
-func (s *Service) prepare(ctx context.Context, a StartArgs) (Manifest, error) {
+func (s *Service) prepare(ctx context.Context, a StartArgs, requester string) (Manifest, error) {
 	chunk, window := a.ChunkSize, a.Window
 	if chunk == 0 {
 		chunk = DefaultChunkSize
@@ -511,6 +528,13 @@ func (s *Service) prepare(ctx context.Context, a StartArgs) (Manifest, error) {
 		return Manifest{}, &Error{Code: "internal", Message: fmt.Sprintf("writing the file: %v", cw.err)}
 	}
 	m.Size, m.SHA256, m.Chunks = cw.n, hex.EncodeToString(h.Sum(nil)), chunkCount(cw.n, chunk)
+	if s.o.Attest != nil {
+		ev, err := s.o.Attest(ctx, Attestation{Manifest: m, Requester: requester, Recipient: a.Recipient, Reason: a.Reason})
+		if err != nil {
+			s.log.Warn("the file goes without an evidence manifest", "transfer", a.ID, "err", err)
+		}
+		m.Evidence = ev
+	}
 	if err := os.Rename(tmp, s.filePath(a.ID)); err != nil {
 		return Manifest{}, &Error{Code: "internal", Message: err.Error()}
 	}

@@ -2,16 +2,21 @@ package control
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
+	"os/user"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
+	"github.com/outpost-cctv/outpost/uplink/cmdauth"
 	"github.com/outpost-cctv/outpost/uplink/wire"
 )
 
@@ -20,6 +25,11 @@ type Client struct {
 	c      conn
 	prefix string
 	log    *slog.Logger
+	// signKey and signName sign every request when set (SetSigner);
+	// otherwise requests carry from, an unverified claim.
+	signKey  ed25519.PrivateKey
+	signName string
+	from     string
 }
 
 // Dial connects to the broker.
@@ -34,7 +44,50 @@ func Dial(ctx context.Context, o Options, log *slog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Client{c: c, prefix: o.Prefix, log: log}, nil
+	return &Client{c: c, prefix: o.Prefix, log: log, from: localUser()}, nil
+}
+
+// SetSigner makes Call sign every request with the operator's Ed25519 key,
+// named name as units list it (see package uplink/cmdauth). Call it before
+// the client is used.
+func (c *Client) SetSigner(name string, key ed25519.PrivateKey) error {
+	if len(key) != ed25519.PrivateKeySize {
+		return errors.New("control: the signing key is not an Ed25519 private key")
+	}
+	if !wire.ValidKeyName(name) {
+		return fmt.Errorf("control: signing key name %q is not 1-64 characters of A-Z, a-z, 0-9, '_', '.' and '-': rename the key file", name)
+	}
+	c.signKey, c.signName = key, name
+	return nil
+}
+
+// localUser is who sends unsigned requests: USER@HOST, as far as known.
+func localUser() string {
+	name := os.Getenv("USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		name += "@" + h
+	}
+	if len(name) > wire.MaxFromLen {
+		name = name[:wire.MaxFromLen]
+	}
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return '?'
+		}
+		return r
+	}, name)
+}
+
+// signTTL is how long a request's signature is valid: until the deadline,
+// and a minute more for the two clocks to differ, within the hour units
+// accept.
+func signTTL(deadline time.Time, now time.Time) time.Duration {
+	return min(max(deadline.Sub(now), 0)+time.Minute, 55*time.Minute)
 }
 
 // Close disconnects.
@@ -155,6 +208,18 @@ func (c *Client) Call(ctx context.Context, unit, name string, args, result any) 
 			return fmt.Errorf("control: %s arguments: %w", name, err)
 		}
 		req.Args = b
+	}
+	if c.signKey != nil {
+		now := time.Now()
+		ttl := signTTL(now.Add(30*time.Second), now)
+		if req.Deadline != nil {
+			ttl = signTTL(*req.Deadline, now)
+		}
+		if err := cmdauth.Sign(c.signKey, c.signName, unit, name, &req, now, ttl); err != nil {
+			return fmt.Errorf("control: signing %s: %w", name, err)
+		}
+	} else {
+		req.From = c.from
 	}
 	b, _ := json.Marshal(req)
 	if err := c.c.Publish(ctx, tp.Cmd(name), 1, false, b); err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/outpost-cctv/outpost/uplink/cmdauth"
 	"time"
 
 	"github.com/outpost-cctv/outpost/uplink/wire"
@@ -95,6 +96,17 @@ func (c *Client) PushConfig(ctx context.Context, unit string, d wire.ConfigDesir
 		return fmt.Errorf("control: %q is not a unit id", unit)
 	}
 	d.Header = wire.NewHeader(time.Now())
+	if c.signKey != nil {
+		// Retained: it may wait days for an offline unit, so the
+		// signature does not expire; the version number stops replays.
+		doc, err := d.SignedBytes()
+		if err != nil {
+			return err
+		}
+		if d.Auth, err = cmdauth.SignDocument(c.signKey, c.signName, unit, "config.desired", doc, time.Now(), 0); err != nil {
+			return fmt.Errorf("control: signing the configuration: %w", err)
+		}
+	}
 	b, err := json.Marshal(d)
 	if err != nil {
 		return err

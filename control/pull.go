@@ -1,6 +1,7 @@
 package control
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/outpost-cctv/outpost/clip"
+	"github.com/outpost-cctv/outpost/internal/atomicfile"
 )
 
 // PullRequest asks a unit for a clip or a snapshot.
@@ -31,6 +33,22 @@ type PullResult struct {
 	Manifest clip.Manifest
 	Stats    clip.ReceiveStats
 	Resumed  int // chunks already there from an earlier attempt
+	// EvidenceFile is where the unit's signed evidence manifest was
+	// written (beside the file), "" when the unit sent none.
+	EvidenceFile string
+}
+
+// EvidencePath is where the evidence manifest of a pulled file is kept.
+func EvidencePath(out string) string { return out + ".evidence.json" }
+
+// writeEvidence writes the signed manifest as the unit sent it, indented.
+func writeEvidence(path string, doc json.RawMessage) error {
+	var b bytes.Buffer
+	if err := json.Indent(&b, doc, "", "  "); err != nil {
+		return err
+	}
+	b.WriteByte('\n')
+	return atomicfile.Write(path, b.Bytes(), 0o644)
 }
 
 // Pull asks the unit for the file, receives it into r.Out.part with a
@@ -120,6 +138,12 @@ func (c *Client) Pull(ctx context.Context, r PullRequest) (PullResult, error) {
 	stopFwd()
 	<-fwdDone
 	res.Stats = st
+	if err == nil && len(m.Evidence) > 0 {
+		res.EvidenceFile = EvidencePath(r.Out)
+		if werr := writeEvidence(res.EvidenceFile, m.Evidence); werr != nil {
+			return res, fmt.Errorf("control: the file arrived, but its evidence manifest could not be written (%v): pull it again to get the manifest", werr)
+		}
+	}
 	if err != nil && errors.Is(err, context.Canceled) {
 		// Tell the unit to stop; the part stays for a later resume.
 		actx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

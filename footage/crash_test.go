@@ -236,10 +236,21 @@ func TestCrash(t *testing.T) {
 	if err != nil || !rep.OK() {
 		t.Fatalf("verify at the end: %v %+v", err, rep.Problems)
 	}
+	// Every segment is sealed and in the chain, which was cut and
+	// re-linked after each crash and still holds together.
+	if rep.Chain.Links != rep.Segments || rep.Chain.Unchained != 0 {
+		t.Fatalf("chain at the end: %d links for %d segments: %+v", rep.Chain.Links, rep.Segments, rep.Chain)
+	}
 	seq, err := s.Append(frame(time.Now(), testPics[0]), 0)
 	if err != nil || seq <= lastSeq {
 		t.Fatalf("append after the crashes: seq %d (last %d), %v", seq, lastSeq, err)
 	}
-	t.Logf("%d crashes in %s (children started recording in %s, reopening and checking took %s); %d synced frames checked; %d children killed while recording; %d segments",
-		cycles, time.Since(start).Round(time.Millisecond), firstLine.Round(time.Millisecond), reopen.Round(time.Millisecond), len(durable), killedMidWrite, rep.Segments)
+	relinked := 0
+	for _, n := range rep.Notes {
+		if strings.Contains(n, "linked into the chain when the store was reopened") {
+			relinked++
+		}
+	}
+	t.Logf("%d crashes in %s (children started recording in %s, reopening and checking took %s); %d synced frames checked; %d children killed while recording; %d segments, %d linked after a crash",
+		cycles, time.Since(start).Round(time.Millisecond), firstLine.Round(time.Millisecond), reopen.Round(time.Millisecond), len(durable), killedMidWrite, rep.Segments, relinked)
 }

@@ -1,8 +1,9 @@
 // Package footage is the unit's footage store: crash-safe recording of
 // encoded frames into append-only segment files, recovery after a power
 // cut, look-up by time and by sequence across clock steps, retention with
-// evidence holds, export to MP4, snapshots, and the Recorder component that
-// feeds it from the camera.
+// evidence holds, a signed hash chain that makes sealed footage
+// tamper-evident, export to MP4, snapshots, and the Recorder component
+// that feeds it from the camera.
 //
 // A unit browns out, its SD card fills, and the control room asks for last
 // Tuesday's 03:12 clip weeks later; the council must delete footage after
@@ -22,6 +23,11 @@
 //	index.log                     journal of sealed-segment summaries,
 //	                                deletions and clock corrections
 //	holds.json                    evidence holds
+//	chain.log                     hash chain of the sealed segments, their
+//	                                deletions and signed heads
+//	chain.log.torn.N              side file: a torn tail cut from chain.log
+//	chain.log.damaged.T           a chain.log whose header was damaged,
+//	                                set aside whole
 //	*.tmp                         a creation that did not finish (removed on
 //	                                open)
 //
@@ -126,6 +132,82 @@
 // last sequence, u32 run), 'C' a clock correction, 'H' the highest
 // sequence and run ever used (so that they are not reused when every
 // segment has been evicted).
+//
+// # Chain
+//
+// The police must be shown that footage handed over weeks later is what
+// the unit recorded. CRCs find damage, not alteration: anyone can fix one
+// up. So each sealed segment is linked into a hash chain, and the chain's
+// head is signed with the unit's evidence key (agent/identity), whose
+// public half the control room registered when the unit was provisioned.
+//
+// When a segment is sealed its SHA-256 over the whole file (header,
+// records, index record, trailer) is computed — from the bytes as they
+// were written, so sealing does not read the segment back — and a link
+// appended to chain.log: {first and last sequence, run, file size,
+// segment SHA-256}. Retention appends a deletion before it removes a
+// segment: {first and last sequence, run, size, the deleted link's hash,
+// time, reason ("max_age", "quota or min_free", "card full")}. Each entry
+// (link or deletion) carries the hash of the entry before it, prev, and
+// its own, hash = SHA-256(prev || fields), fields being the canonical
+// encoding:
+//
+//	u8 kind ('L' link, 'X' deletion), u8 flags (1: linked at recovery),
+//	u64 first sequence, u64 last sequence, u32 run, i64 size,
+//	[32] digest (the segment's SHA-256, or the deleted link's hash),
+//	i64 time (ns; 0 for links), u16 n, n bytes reason
+//
+// Every HeadEvery (10 min) while the chain grows, at close, and when
+// ChainFor needs one, a head is signed: Ed25519 over
+//
+//	"outpost footage chain head v1\n", u16 n, n bytes unit id,
+//	u64 count (entries so far, including compacted ones), [32] hash of
+//	the last entry, u64 highest durable sequence, i64 time (ns)
+//
+// and appended with the public key. Without a Signer the chain is still
+// kept, unsigned: it then shows the segments are consistent with each
+// other, not who recorded them.
+//
+// chain.log starts with a 16-byte header (magic "OPFTCHN1", u32 schema
+// version, u32 CRC-32C of the first 12 bytes) and holds records framed as
+// index.log's (u32 length, u32 CRC-32C of the kind byte and payload, u8
+// kind, 3 zero bytes, payload). The first is always the base 'B': u64
+// entries compacted away before the first kept, [32] hash of the last
+// of them (the prev of the first kept: the chain starts from a known
+// point), u64 start sequence (segments below it predate the chain: a store
+// from before chain-keeping), i64 creation time, u64 segments present at
+// creation, i64 time of the last compacted deletion, u64 compacted
+// deletions. Then 'L' and 'X' entries (payload: [32] prev, [32] hash,
+// fields) and 'H' heads (u16 n, unit id, u64 count, [32] head, u64 last
+// sequence, i64 time, [32] public key, [64] signature).
+//
+// Every append is fsync'ed. On open a torn tail is copied to
+// chain.log.torn.OFFSET and cut; deletions recorded before a crash stopped
+// them are finished; and every sealed segment at or above the start
+// sequence without a link — sealed just before a power cut, or by the
+// recovery above — is linked, in sequence order, flagged as linked at
+// recovery (so the same store always recovers to the same chain, and
+// verify says the link was made at reopening, not at sealing). When over
+// 1024 entries at the start of the chain are about deleted segments —
+// the longest prefix in which every link's segment was deleted, with its
+// deletion — retention (or Open) rewrites the journal without them, as
+// index.log is rewritten, the base keeping the hash of the last one
+// dropped, and the last 8 heads. A held segment at the start of the chain
+// stops compaction until its hold is released.
+//
+// Verify recomputes each present segment's SHA-256 and walks the chain:
+// an entry whose prev is not the hash before it (removed, inserted or
+// reordered), an entry whose hash does not match its fields (altered), a
+// segment whose size or digest differs from its link (altered, including
+// a segment resealed by recovery after damage), a linked segment missing
+// with no deletion recorded (removed outside retention), a sealed segment
+// not in the chain, a head whose signature does not verify with the
+// unit's key, or that names a hash the chain does not hold, or covers
+// more entries than it holds (entries cut from its end) are problems.
+// Deletions are notes ("deleted by retention at T"). What the chain
+// cannot show by itself: that segments sealed after the newest signed head
+// were not removed together with their links; the heads the control room
+// received (in evidence manifests) close that gap.
 //
 // # Time
 //

@@ -50,6 +50,15 @@ type Options struct {
 	// Monotonic reads a monotonic clock (default: time since the process
 	// started, from Go's monotonic clock). Tests inject one.
 	Monotonic func() time.Duration
+	// Signer signs the head of the chain of sealed segments (see doc.go,
+	// Chain) every HeadEvery and at close: the unit's evidence key,
+	// agent/identity.Key. Without one the chain is kept unsigned.
+	Signer Signer
+	// HeadEvery is how often the chain's head is signed while it grows.
+	// Default 10 min.
+	HeadEvery time.Duration
+	// UnitID names the unit in signed heads; optional.
+	UnitID string
 	// OnFault is told of each fault raised or cleared. It is called on
 	// the store's or recorder's goroutine and must not block.
 	OnFault func(Fault)
@@ -135,6 +144,12 @@ func (o *Options) fill() error {
 	}
 	if o.StepThreshold <= 0 {
 		o.StepThreshold = 2 * time.Second
+	}
+	if o.HeadEvery <= 0 {
+		o.HeadEvery = 10 * time.Minute
+	}
+	if len(o.UnitID) > 256 {
+		return fmt.Errorf("footage: unit id of %d bytes is above the limit of 256", len(o.UnitID))
 	}
 	if o.Monotonic == nil {
 		o.Monotonic = func() time.Duration { return time.Since(processStart) }

@@ -91,6 +91,7 @@ func (s *Store) Maintain(ctx context.Context) (MaintainReport, error) {
 		return v.seg.sealed && v.seg.pins == 0 && !s.heldLocked(v)
 	}
 	doomed := map[*segment]bool{}
+	byAge := map[*segment]bool{}
 	var order []*segment
 	pick := func(v *segView) {
 		doomed[v.seg] = true
@@ -120,6 +121,7 @@ func (s *Store) Maintain(ctx context.Context) (MaintainReport, error) {
 		for i := range views {
 			if ages[i] < cutoff && evictable(&views[i]) {
 				pick(&views[i])
+				byAge[views[i].seg] = true
 				rep.ByAge++
 			}
 		}
@@ -164,7 +166,11 @@ func (s *Store) Maintain(ctx context.Context) (MaintainReport, error) {
 			s.mu.Unlock()
 			continue
 		}
-		if err := s.deleteSegment(seg); err != nil {
+		reason := "quota or min_free"
+		if byAge[seg] {
+			reason = "max_age"
+		}
+		if err := s.deleteSegment(seg, reason); err != nil {
 			s.log.Warn("evicting segment failed", "segment", seg.name, "err", err)
 			s.mu.Lock()
 			s.reinsert(seg)
@@ -187,6 +193,12 @@ func (s *Store) Maintain(ctx context.Context) (MaintainReport, error) {
 		}
 	}
 	s.mu.Unlock()
+	if s.chain.needsCompaction() {
+		if err := s.chain.compact(); err != nil {
+			s.log.Warn("compacting the chain journal failed", "err", err)
+		}
+	}
+	s.maybeSignHead(false)
 	s.updateDamageFault()
 	return rep, ctx.Err()
 }
@@ -218,7 +230,7 @@ func (s *Store) MakeRoom(ctx context.Context, want int64) (int64, error) {
 	s.mu.Unlock()
 	freed = 0
 	for _, seg := range order {
-		if err := s.deleteSegment(seg); err != nil {
+		if err := s.deleteSegment(seg, "card full"); err != nil {
 			s.mu.Lock()
 			s.reinsert(seg)
 			s.mu.Unlock()
@@ -247,11 +259,22 @@ func (s *Store) reinsert(seg *segment) {
 	s.segs[i] = seg
 }
 
-// deleteSegment removes a segment's file and side files and records the
-// deletion in the index file.
-func (s *Store) deleteSegment(seg *segment) error {
+// deleteSegment records the deletion of a segment in the chain, then
+// removes its file and side files and records the deletion in the index
+// file. When the card is too full to record it, the file is removed first
+// (freeing room) and the record retried.
+func (s *Store) deleteSegment(seg *segment, reason string) error {
+	cerr := s.recordDeletion(seg, reason)
+	if cerr != nil && !IsDiskFull(cerr) {
+		return cerr
+	}
 	if err := s.fsys.Remove(join(s.dir, seg.name)); err != nil && !os.IsNotExist(err) {
 		return err
+	}
+	if cerr != nil {
+		if err := s.recordDeletion(seg, reason); err != nil {
+			s.log.Error("segment deleted but its deletion could not be recorded in the chain: verify will report it missing", "segment", seg.name, "err", err)
+		}
 	}
 	for _, n := range seg.side {
 		s.fsys.Remove(join(s.dir, n))
@@ -275,9 +298,12 @@ func (s *Store) sealLate(seg *segment) error {
 	sum.clocks = append([]clockEntry(nil), sum.clocks...)
 	idx := append([]indexEntry(nil), seg.idx...)
 	s.mu.Unlock()
-	if err := seal(f, &sum, idx); err != nil {
+	if _, err := seal(f, &sum, idx); err != nil {
 		f.Truncate(sum.dataEnd)
 		return err
+	}
+	if err := s.linkSegment(seg.name, &sum, nil, false); err != nil {
+		s.log.Warn("segment sealed but not linked into the chain; it is linked when the store is next opened", "segment", seg.name, "err", err)
 	}
 	s.mu.Lock()
 	seg.sum, seg.sealed, seg.idx = sum, true, nil

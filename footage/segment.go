@@ -210,21 +210,22 @@ func footerBytes(s *summary, idx []indexEntry) []byte {
 }
 
 // seal writes the footer and trailer at s.dataEnd, cutting anything after
-// it, and syncs. s.size is set to the sealed size.
-func seal(f File, s *summary, idx []indexEntry) error {
+// it, and syncs. s.size is set to the sealed size. It returns the bytes
+// written.
+func seal(f File, s *summary, idx []indexEntry) ([]byte, error) {
 	b := footerBytes(s, idx)
 	size := s.dataEnd + int64(len(b))
 	if err := f.Truncate(s.dataEnd); err != nil {
-		return err
+		return nil, err
 	}
 	if err := writeFull(f, b, s.dataEnd); err != nil {
-		return err
+		return nil, err
 	}
 	if err := f.Sync(); err != nil {
-		return err
+		return nil, err
 	}
 	s.size = size
-	return nil
+	return b, nil
 }
 
 func writeFull(f File, b []byte, off int64) error {

@@ -1,8 +1,11 @@
 package footage
 
 import (
+	"crypto/sha256"
+	"encoding"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"log/slog"
 	"os"
@@ -57,6 +60,14 @@ type active struct {
 	syncedOff int64
 	syncedSeq uint64
 	dirty     bool
+	// sha is the SHA-256 of the file's bytes [0, hashed), kept as they
+	// are written so that sealing need not read the segment back;
+	// shaSynced is its state at the last good sync.
+	sha       hash.Hash
+	hashed    int64
+	shaSynced []byte
+	hashedSyn int64
+	zero      [align]byte // padding, never written to
 }
 
 // Recovery is one repair made when the store was opened.
@@ -84,21 +95,24 @@ type Store struct {
 	wmu sync.Mutex
 	act *active
 
-	mu        sync.Mutex
-	segs      []*segment // by firstSeq
-	nextSeq   uint64
-	run       uint32
-	runRecs   int // records written in this run
-	clocks    []clockEntry
-	holds     []Hold
-	holdsErr  error
-	man       *manifest
-	recovered []Recovery
-	closed    bool
-	synced    uint64
-	faults    faultSet
-	st        counters
-	rate      rateMeter
+	mu       sync.Mutex
+	segs     []*segment // by firstSeq
+	nextSeq  uint64
+	run      uint32
+	runRecs  int // records written in this run
+	clocks   []clockEntry
+	holds    []Hold
+	holdsErr error
+	man      *manifest
+	chain    *chain
+	// lastHeadAt is when the chain's head was last signed.
+	lastHeadAt time.Time
+	recovered  []Recovery
+	closed     bool
+	synced     uint64
+	faults     faultSet
+	st         counters
+	rate       rateMeter
 }
 
 type counters struct {
@@ -140,6 +154,9 @@ func Open(dir string, opts Options, log *slog.Logger, clk clock.Clock) (*Store, 
 		}
 		if s.man != nil {
 			s.man.close()
+		}
+		if s.chain != nil {
+			s.chain.close()
 		}
 		return nil, err
 	}
@@ -259,6 +276,9 @@ func (s *Store) open() error {
 		return err
 	}
 	if s.ro {
+		if err := s.openChain(); err != nil {
+			return err
+		}
 		s.log.Debug("opened read-only", "dir", s.dir, "segments", len(s.segs), "took", time.Since(start))
 		return nil
 	}
@@ -292,6 +312,9 @@ func (s *Store) open() error {
 				return err
 			}
 		}
+	}
+	if err := s.openChain(); err != nil {
+		return err
 	}
 	s.updateDamageFault()
 	s.log.Info("footage store open", "dir", s.dir, "segments", len(s.segs), "run", s.run, "next_seq", s.nextSeq,
@@ -407,11 +430,13 @@ func (s *Store) recoverSegment(seg *segment) (bool, error) {
 		}
 		return false, nil
 	}
-	if err := seal(f, &res.sum, res.index); err != nil {
+	if _, err := seal(f, &res.sum, res.index); err != nil {
 		return false, fmt.Errorf("footage: seal recovered segment %s: %w", path, err)
 	}
 	if !res.footer {
 		s.note(seg.name, fmt.Sprintf("sealed after an unclean stop, %d records kept", len(res.index)))
+	} else {
+		s.note(seg.name, "resealed: its trailer was damaged (its records and index were intact)")
 	}
 	seg.sum, seg.sealed = res.sum, true
 	return true, nil
@@ -486,6 +511,12 @@ func (s *Store) Close() error {
 	var err error
 	if s.act != nil {
 		err = s.retire(true)
+	}
+	s.maybeSignHead(true)
+	if s.chain != nil {
+		if cerr := s.chain.close(); err == nil {
+			err = cerr
+		}
 	}
 	s.mu.Lock()
 	if s.man != nil {
@@ -587,14 +618,22 @@ func (s *Store) writeLocked(h recHeader, payload []byte) (uint64, error) {
 		copy(b, hb[:])
 		copy(b[recHeaderSize:], payload)
 		err = writeFull(a.f, b, a.off)
+		if err == nil {
+			a.hash(b)
+		}
 	} else {
 		err = writeFull(a.f, hb[:], a.off)
 		if err == nil {
 			err = writeFull(a.f, payload, a.off+recHeaderSize)
 		}
-		if p := size - recHeaderSize - int64(len(payload)); err == nil && p > 0 {
-			var zero [align]byte
-			err = writeFull(a.f, zero[:p], a.off+recHeaderSize+int64(len(payload)))
+		p := size - recHeaderSize - int64(len(payload))
+		if err == nil && p > 0 {
+			err = writeFull(a.f, a.zero[:p], a.off+recHeaderSize+int64(len(payload)))
+		}
+		if err == nil {
+			a.hash(hb[:])
+			a.hash(payload)
+			a.hash(a.zero[:p])
 		}
 	}
 	if err != nil {
@@ -683,7 +722,9 @@ func (s *Store) startSegment() error {
 		return fmt.Errorf("footage: create segment %s: %w", join(s.dir, name), err)
 	}
 	seg := &segment{name: name, sum: summary{firstSeq: first, lastSeq: first - 1, run: run, dataEnd: segHeaderSize, size: segHeaderSize}}
-	s.act = &active{seg: seg, f: f, off: segHeaderSize, syncedOff: segHeaderSize, syncedSeq: first - 1}
+	s.act = &active{seg: seg, f: f, off: segHeaderSize, syncedOff: segHeaderSize, syncedSeq: first - 1, sha: sha256.New()}
+	s.act.hash(hdr.encode())
+	s.act.markSynced()
 	s.mu.Lock()
 	seg.writing = true
 	s.segs = append(s.segs, seg)
@@ -719,7 +760,23 @@ func (s *Store) retire(doSeal bool) error {
 			}
 			return nil
 		}
-		if err = seal(a.f, &sum, idx); err == nil {
+		var footer []byte
+		if footer, err = seal(a.f, &sum, idx); err == nil {
+			// Linked before it is published as sealed, so that a reader
+			// never sees a sealed segment the chain does not yet hold.
+			// The digest comes from the bytes hashed as they were
+			// written, when they are exactly the file's records; the
+			// file is read back otherwise.
+			var digest *Hash
+			if a.sha != nil && a.hashed == sum.dataEnd {
+				a.sha.Write(footer)
+				var d Hash
+				a.sha.Sum(d[:0])
+				digest = &d
+			}
+			if lerr := s.linkSegment(a.seg.name, &sum, digest, false); lerr != nil {
+				s.log.Warn("segment sealed but not linked into the chain; it is linked when the store is next opened", "segment", a.seg.name, "err", lerr)
+			}
 			s.mu.Lock()
 			a.seg.sum, a.seg.sealed, a.seg.idx = sum, true, nil
 			s.synced = max(s.synced, sum.lastSeq)
@@ -786,6 +843,7 @@ func (s *Store) Sync() (uint64, error) {
 		defer s.mu.Unlock()
 		return s.synced, err
 	}
+	a.markSynced()
 	s.mu.Lock()
 	a.syncedOff = a.off
 	a.syncedSeq = a.seg.sum.lastSeq
@@ -812,6 +870,7 @@ func (s *Store) syncFailed(a *active) {
 	a.seg.sum = rebuildSummary(a.seg.sum, keep, a.syncedOff)
 	a.off = a.syncedOff
 	a.dirty = false
+	a.rollback()
 	s.st.framesLost += lost
 	s.mu.Unlock()
 	s.log.Error("footage sync failed; frames since the last good sync are dropped", "segment", a.seg.name, "frames", lost)
@@ -926,4 +985,39 @@ func (s *Store) viewsLocked() []segView {
 		})
 	}
 	return out
+}
+
+// hash adds bytes written at the end of the segment to its digest.
+func (a *active) hash(b []byte) {
+	if a.sha == nil {
+		return
+	}
+	a.sha.Write(b)
+	a.hashed += int64(len(b))
+}
+
+// markSynced remembers the digest's state at a good sync.
+func (a *active) markSynced() {
+	if a.sha == nil {
+		return
+	}
+	st, err := a.sha.(encoding.BinaryMarshaler).MarshalBinary()
+	if err != nil {
+		a.sha = nil // the segment is read back when sealed
+		return
+	}
+	a.shaSynced, a.hashedSyn = st, a.hashed
+}
+
+// rollback returns the digest to its state at the last good sync, when the
+// segment is cut back to it.
+func (a *active) rollback() {
+	if a.sha == nil {
+		return
+	}
+	if a.sha.(encoding.BinaryUnmarshaler).UnmarshalBinary(a.shaSynced) != nil {
+		a.sha = nil
+		return
+	}
+	a.hashed = a.hashedSyn
 }

@@ -33,6 +33,9 @@ const (
 const (
 	EncodingZstd      = "zstd"       // the binary, compressed with zstd
 	EncodingZstdDelta = "zstd-delta" // the binary, compressed with zstd using the base binary as a raw dictionary
+	// EncodingBsdiffZstd is a bsdiff delta from the base binary, its
+	// streams compressed with zstd (delta.go): what Build makes now.
+	EncodingBsdiffZstd = "bsdiff-zstd"
 )
 
 // Architectures an agent is built for.
@@ -52,7 +55,7 @@ type Manifest struct {
 	// AllowDowngrade lets units running a newer version install it.
 	AllowDowngrade bool   `json:"allow_downgrade"`
 	Encoding       string `json:"encoding"`
-	// DeltaBaseSHA256 is the binary a zstd-delta payload was made against.
+	// DeltaBaseSHA256 is the binary a delta payload was made against.
 	DeltaBaseSHA256 string `json:"delta_base_sha256,omitempty"`
 	// PayloadSize and PayloadSHA256 are those of the payload as it is in
 	// the bundle, checked before anything is decompressed.
@@ -62,7 +65,9 @@ type Manifest struct {
 }
 
 // IsDelta reports whether the payload needs the base binary.
-func (m Manifest) IsDelta() bool { return m.Encoding == EncodingZstdDelta }
+func (m Manifest) IsDelta() bool {
+	return m.Encoding == EncodingZstdDelta || m.Encoding == EncodingBsdiffZstd
+}
 
 // check validates the fields of a manifest, before or after signing.
 func (m Manifest) check() error {
@@ -94,12 +99,12 @@ func (m Manifest) check() error {
 		if m.DeltaBaseSHA256 != "" {
 			return bad("delta_base_sha256 set on a %q payload", m.Encoding)
 		}
-	case EncodingZstdDelta:
+	case EncodingZstdDelta, EncodingBsdiffZstd:
 		if !isSHA256(m.DeltaBaseSHA256) {
 			return bad("a %q payload needs delta_base_sha256 (64 hex digits)", m.Encoding)
 		}
 	default:
-		return bad("encoding %q is not %q or %q", m.Encoding, EncodingZstd, EncodingZstdDelta)
+		return bad("encoding %q is not %q, %q or %q: a newer outpostctl built it; update the agent in steps", m.Encoding, EncodingZstd, EncodingZstdDelta, EncodingBsdiffZstd)
 	}
 	if m.PayloadSize <= 0 || m.PayloadSize > maxPayloadSize {
 		return bad("payload_size %d out of range", m.PayloadSize)

@@ -99,7 +99,7 @@ func TestBundleRoundTrip(t *testing.T) {
 			if m.Version != "v1.2.4" || m.Arch != "arm64" || m.Size != int64(len(bin)) || m.SHA256 != sha256Hex(bin) || m.MinFromVersion != "v1.0.0" {
 				t.Errorf("manifest %+v", m)
 			}
-			if tc.base != nil && (m.Encoding != EncodingZstdDelta || m.DeltaBaseSHA256 != sha256Hex(old)) {
+			if tc.base != nil && (m.Encoding != EncodingBsdiffZstd || m.DeltaBaseSHA256 != sha256Hex(old)) {
 				t.Errorf("delta manifest %+v", m)
 			}
 			if err := b.CheckPayload(); err != nil {
@@ -387,5 +387,32 @@ func TestBundleLayout(t *testing.T) {
 	}
 	if m["payload_sha256"] != sha256Hex(b[88+mlen:]) {
 		t.Error("payload_sha256 is not the hash of the bytes after the manifest")
+	}
+}
+
+func TestManifestEncodings(t *testing.T) {
+	base := sha256Hex([]byte("base"))
+	for _, tc := range []struct {
+		encoding, base string
+		ok             bool
+	}{
+		{EncodingZstd, "", true},
+		{EncodingZstd, base, false},
+		{EncodingZstdDelta, base, true},
+		{EncodingZstdDelta, "", false},
+		{EncodingBsdiffZstd, base, true},
+		{EncodingBsdiffZstd, "", false},
+		{EncodingBsdiffZstd, "abc", false},
+		{"xz", "", false},
+	} {
+		m := Manifest{Schema: ManifestSchema, Version: "v1.2.4", Arch: "arm64", Size: 10, SHA256: base,
+			Encoding: tc.encoding, DeltaBaseSHA256: tc.base, PayloadSize: 10, PayloadSHA256: base}
+		err := m.check()
+		if tc.ok != (err == nil) || (err != nil && !errors.Is(err, ErrManifest)) {
+			t.Errorf("encoding %q with base %q: %v, want ok=%v", tc.encoding, tc.base, err, tc.ok)
+		}
+		if want := tc.encoding != EncodingZstd; m.IsDelta() != want && tc.ok {
+			t.Errorf("encoding %q: IsDelta %v, want %v", tc.encoding, m.IsDelta(), want)
+		}
 	}
 }

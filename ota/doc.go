@@ -40,7 +40,13 @@
 //   - "zstd-delta": the binary compressed with zstd using the base binary
 //     (the one the unit runs) as a raw dictionary with a window covering
 //     both, as zstd --patch-from does. A unit refuses a delta whose base
-//     is not the binary it runs (ErrDeltaBase).
+//     is not the binary it runs (ErrDeltaBase). Still read; no longer
+//     made.
+//   - "bsdiff-zstd": a bsdiff delta from the base binary, its diff
+//     stream split into run positions, shapes and values, every stream
+//     zstd-compressed (format in delta.go): what Build makes for a
+//     delta, a third smaller than bsdiff's own on consecutive builds of
+//     the agent. The same base check applies.
 //
 // Versions are semantic versions, v1.2.3 and v1.2.3-rc.1, and the forms of
 // git describe: v1.2.3-4-gabcdef is newer than v1.2.3 and older than

@@ -33,8 +33,9 @@ type BuildOptions struct {
 	MinFromVersion string
 	AllowDowngrade bool
 	// Base, when set, is the binary the units run: the payload is then a
-	// delta against it, which only units running exactly that binary can
-	// apply.
+	// delta against it ("bsdiff-zstd": between two builds of the agent,
+	// about half the size of a "zstd-delta" one), which only units running
+	// exactly that binary can apply.
 	Base []byte
 	// Created is recorded in the manifest (time.Now when zero).
 	Created time.Time
@@ -75,8 +76,8 @@ func Build(w io.Writer, key PrivateKey, binary []byte, opt BuildOptions) (Manife
 	var err error
 	if opt.Base != nil {
 		bsum := sha256.Sum256(opt.Base)
-		m.Encoding, m.DeltaBaseSHA256 = EncodingZstdDelta, hex.EncodeToString(bsum[:])
-		payload, err = EncodeDelta(opt.Base, binary)
+		m.Encoding, m.DeltaBaseSHA256 = EncodingBsdiffZstd, hex.EncodeToString(bsum[:])
+		payload, err = EncodeBsdiff(opt.Base, binary)
 	} else {
 		payload, err = EncodeFull(binary)
 	}
@@ -105,8 +106,10 @@ func EncodeFull(binary []byte) ([]byte, error) {
 	return enc.EncodeAll(binary, nil), nil
 }
 
-// EncodeDelta compresses binary with zstd using base as a raw dictionary,
-// as zstd --patch-from does: what the two share costs a few bytes.
+// EncodeDelta makes a "zstd-delta" payload: binary compressed with zstd
+// using base as a raw dictionary, as zstd --patch-from does. Build makes
+// "bsdiff-zstd" deltas (EncodeBsdiff) instead, which are smaller; units
+// still read both.
 func EncodeDelta(base, binary []byte) ([]byte, error) {
 	enc, err := zstd.NewWriter(nil,
 		zstd.WithEncoderLevel(zstd.SpeedBestCompression),
@@ -125,15 +128,6 @@ func EncodeDelta(base, binary []byte) ([]byte, error) {
 // checked first), nil otherwise. A payload is decoded only after its
 // bundle's signature and payload hash were checked.
 func Decode(ctx context.Context, m Manifest, payload io.Reader, base []byte, w io.Writer) error {
-	// The window bounds the decoder's memory; the output is bounded by
-	// the manifest's size below.
-	window := uint64(windowFor(int(m.Size), len(base)))
-	opts := []zstd.DOption{
-		zstd.WithDecoderConcurrency(1),
-		zstd.WithDecoderLowmem(true),
-		zstd.WithDecoderMaxMemory(window),
-		zstd.WithDecoderMaxWindow(window),
-	}
 	if m.IsDelta() {
 		if base == nil {
 			return refuse(ErrDeltaBase, "the release is a delta and no base binary was given: send a full bundle")
@@ -141,15 +135,17 @@ func Decode(ctx context.Context, m Manifest, payload io.Reader, base []byte, w i
 		if got := sha256Hex(base); got != m.DeltaBaseSHA256 {
 			return refuse(ErrDeltaBase, fmt.Sprintf("the release is a delta from the binary with sha256 %s…, the unit runs %s…: send a full bundle, or a delta made from the unit's binary", m.DeltaBaseSHA256[:16], got[:16]))
 		}
-		opts = append(opts, zstd.WithDecoderDictRaw(dictID, base))
 	}
-	dec, err := zstd.NewReader(payload, opts...)
-	if err != nil {
-		return fmt.Errorf("ota: zstd: %w", err)
-	}
-	defer dec.Close()
 	h := sha256.New()
-	n, err := copyCtx(ctx, io.MultiWriter(w, h), io.LimitReader(dec, m.Size+1))
+	var n int64
+	var err error
+	if m.Encoding == EncodingBsdiffZstd {
+		cw := &countWriter{w: io.MultiWriter(w, h)}
+		err = applyBsdiff(ctx, base, payload, m.Size, cw)
+		n = cw.n
+	} else {
+		n, err = decodeZstd(ctx, m, payload, base, io.MultiWriter(w, h))
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return err
@@ -157,6 +153,10 @@ func Decode(ctx context.Context, m Manifest, payload io.Reader, base []byte, w i
 		var werr *writeError
 		if errors.As(err, &werr) {
 			return fmt.Errorf("ota: writing the binary: %w", werr.err)
+		}
+		var r *RefusedError
+		if errors.As(err, &r) {
+			return err
 		}
 		return refuse(ErrBinaryHash, fmt.Sprintf("the payload does not decompress (%v): the bundle is damaged; build it again", err))
 	}
@@ -167,6 +167,41 @@ func Decode(ctx context.Context, m Manifest, payload io.Reader, base []byte, w i
 		return refuse(ErrBinaryHash, fmt.Sprintf("the decompressed binary has sha256 %s…, the manifest says %s…: the bundle is wrong; build it again", got[:16], m.SHA256[:16]))
 	}
 	return nil
+}
+
+// decodeZstd writes the binary of a "zstd" or "zstd-delta" payload to w,
+// up to one byte more than the manifest's size.
+func decodeZstd(ctx context.Context, m Manifest, payload io.Reader, base []byte, w io.Writer) (int64, error) {
+	// The window bounds the decoder's memory; the output is bounded by
+	// the manifest's size.
+	window := uint64(windowFor(int(m.Size), len(base)))
+	opts := []zstd.DOption{
+		zstd.WithDecoderConcurrency(1),
+		zstd.WithDecoderLowmem(true),
+		zstd.WithDecoderMaxMemory(window),
+		zstd.WithDecoderMaxWindow(window),
+	}
+	if m.Encoding == EncodingZstdDelta {
+		opts = append(opts, zstd.WithDecoderDictRaw(dictID, base))
+	}
+	dec, err := zstd.NewReader(payload, opts...)
+	if err != nil {
+		return 0, fmt.Errorf("ota: zstd: %w", err)
+	}
+	defer dec.Close()
+	return copyCtx(ctx, w, io.LimitReader(dec, m.Size+1))
+}
+
+// countWriter counts the bytes written through it.
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 type writeError struct{ err error }

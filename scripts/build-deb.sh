@@ -124,11 +124,18 @@ for arch in "${arches[@]}"; do
 		echo "# uplink.broker and the hardware below, check it with"
 		echo "#   outpost config check /etc/outpost/outpost.yaml"
 		echo "# then start the agent: sudo systemctl enable --now outpost"
+		echo "# It accepts only signed commands: list the operators' keys under"
+		echo "# security.operator_keys ('outpostctl operator keygen NAME' prints them)."
 		echo "#"
-		sed 's|^data_dir:.*$|data_dir: /var/lib/outpost|' configs/outpost.example.yaml
+		sed -e 's|^data_dir:.*$|data_dir: /var/lib/outpost|' \
+			-e 's|^  signed_commands: optional$|  signed_commands: required|' configs/outpost.example.yaml
 	} >"$root/etc/outpost/outpost.yaml"
 	if [ "$(grep -c '^data_dir: /var/lib/outpost$' "$root/etc/outpost/outpost.yaml")" != 1 ]; then
 		echo "build-deb: configs/outpost.example.yaml has no top-level data_dir line to set" >&2
+		exit 1
+	fi
+	if [ "$(grep -c '^  signed_commands: required$' "$root/etc/outpost/outpost.yaml")" != 1 ]; then
+		echo "build-deb: configs/outpost.example.yaml has no security.signed_commands line to set" >&2
 		exit 1
 	fi
 	chmod 0644 "$root/etc/outpost/outpost.yaml"

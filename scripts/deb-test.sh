@@ -154,8 +154,9 @@ for arch in arm64 armhf; do
 
 	yaml=$root/etc/outpost/outpost.yaml
 	grep -qx 'data_dir: /var/lib/outpost' "$yaml" || fail "$yaml: data_dir is not /var/lib/outpost"
+	grep -qx '  signed_commands: required' "$yaml" || fail "$yaml: security.signed_commands is not required"
 	"$work/outpost-host" config check "$yaml" >/dev/null || fail "the packaged config does not pass outpost config check"
-	ok "config: data_dir /var/lib/outpost; outpost config check passes"
+	ok "config: data_dir /var/lib/outpost, signed commands required; outpost config check passes"
 
 	case $arch in
 		arm64) qemu=qemu-aarch64-static ;;

@@ -26,6 +26,11 @@ type Request struct {
 	// Args are the command's arguments as sent (a JSON value), nil when
 	// none were given.
 	Args json.RawMessage
+	// Requester says who asked, for the audit trail: what the Gate
+	// returned ("alice (signed)", "unverified: bob@ctl-2"), or without a
+	// Gate what the request claims ("unverified: ...", "<key> (signature
+	// not checked)").
+	Requester string
 }
 
 // DecodeArgs decodes the arguments into v strictly: unknown fields and
@@ -110,6 +115,56 @@ type CommandOptions struct {
 	// repeated request ids (default 256 entries, 30 min).
 	DedupeEntries int
 	DedupeTTL     time.Duration
+	// Gate, when set, admits or refuses each request before its handler
+	// runs (signed commands: see package uplink/cmdauth). Nil runs every
+	// request, as from anyone.
+	Gate Gate
+	// Observer, when set, is told the outcome of every request (the
+	// audit trail of commands).
+	Observer CommandObserver
+}
+
+// Gate admits or refuses a request before its handler runs. Admit returns
+// who asked (Request.Requester), or an error whose message tells the
+// requester why not; the reply's code is wire.CodeUnauthorized unless the
+// error has a ReplyCode() string method naming another (wire.CodeUnavailable
+// when the gate could not record the request, say).
+//
+// Admit is called from a command worker, never from the MQTT client's
+// goroutine, so it may write to disk; it is called once per request id the
+// dedupe cache lets through (a repeat of an admitted request is answered
+// from the cache and never reaches it), and may be called concurrently.
+type Gate interface {
+	Admit(name string, req wire.Request) (requester string, err error)
+}
+
+// CommandObserver is told the outcome of each request: refused by the
+// gate, a bad request whose id could be read, too large, an unknown
+// command, past its deadline, busy, run and succeeded or failed. Repeats
+// answered from the dedupe cache are not outcomes of their own.
+//
+// ObserveCommand is called from one goroutine of the session, never
+// concurrently and never from the MQTT client's goroutine, so it may write
+// and sync an audit log; while it runs, the workers wait to report, but
+// the MQTT client does not (outcomes decided there queue up to 64, then
+// are dropped and logged).
+type CommandObserver interface {
+	ObserveCommand(CommandRecord)
+}
+
+// CommandRecord is one request's outcome.
+type CommandRecord struct {
+	Name, ID string
+	// Requester is who asked: see Request.Requester. For outcomes decided
+	// before the gate (bad request, unknown command, deadline, busy) it is
+	// what the request claims, unverified.
+	Requester string
+	Args      json.RawMessage
+	// Received is when the unit received the request.
+	Received time.Time
+	OK       bool
+	// Code and Message are the reply's error, when not OK.
+	Code, Message string
 }
 
 func (o *CommandOptions) defaults() {
@@ -161,11 +216,16 @@ type commander struct {
 	jobs  chan job
 	quick chan quickReply // replies decided in dispatch, published by one goroutine
 	cache *dedupe
+	// obs carries outcomes to the one goroutine that calls the observer;
+	// workers wait for room, dispatch never does.
+	obs chan CommandRecord
 }
 
 type job struct {
-	req Request
-	h   Handler
+	req      Request
+	h        Handler
+	wreq     wire.Request // as received, for the gate
+	received time.Time
 }
 
 type quickReply struct {
@@ -180,6 +240,7 @@ func newCommander(s *Session) *commander {
 		jobs:  make(chan job, o.Queue),
 		quick: make(chan quickReply, 32),
 		cache: newDedupe(o.DedupeEntries, o.DedupeTTL),
+		obs:   make(chan CommandRecord, 64),
 	}
 }
 
@@ -213,9 +274,35 @@ func (c *commander) run(ctx context.Context) {
 			}
 		}
 	}()
+	// The observer outlives the workers, so that a worker's last outcome
+	// is observed, and then takes what dispatch left.
+	obsDone, obsStop := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(obsDone)
+		if c.o.Observer == nil {
+			return // nothing is ever sent
+		}
+		for {
+			select {
+			case r := <-c.obs:
+				c.o.Observer.ObserveCommand(r)
+			case <-obsStop:
+				for {
+					select {
+					case r := <-c.obs:
+						c.o.Observer.ObserveCommand(r)
+					default:
+						return
+					}
+				}
+			}
+		}
+	}()
 	wg.Wait()
-	// Requests left in the queue were never run: forget them, so that a
-	// retry after the restart runs them.
+	close(obsStop)
+	<-obsDone
+	// Requests left in the queue were never run (nor admitted): forget
+	// them, so that a retry after the restart runs them.
 	for {
 		select {
 		case j := <-c.jobs:
@@ -224,6 +311,45 @@ func (c *commander) run(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// observe reports an outcome decided in dispatch without blocking it.
+func (c *commander) observe(r CommandRecord) {
+	if c.o.Observer == nil || r.ID == "" {
+		return
+	}
+	select {
+	case c.obs <- r:
+	default:
+		c.s.log.Warn("command outcome not recorded: the observer is behind", "command", r.Name, "id", r.ID, "code", r.Code)
+	}
+}
+
+// observed reports an outcome decided in a worker, waiting for room.
+func (c *commander) observed(r CommandRecord) {
+	if c.o.Observer == nil {
+		return
+	}
+	c.obs <- r // the observer goroutine runs until the workers are done
+}
+
+// claimed is who a request says it is from, unverified.
+func claimed(req wire.Request) string {
+	switch {
+	case req.Auth != nil:
+		return req.Auth.Key + " (signature not checked)"
+	case req.From != "":
+		return "unverified: " + req.From
+	}
+	return "unverified: unknown"
+}
+
+func record(name string, req wire.Request, received time.Time, rerr *wire.ReplyError) CommandRecord {
+	r := CommandRecord{Name: name, ID: req.ID, Requester: claimed(req), Args: req.Args, Received: received, OK: rerr == nil}
+	if rerr != nil {
+		r.Code, r.Message = rerr.Code, rerr.Message
+	}
+	return r
 }
 
 func (c *commander) reply(id string, r wire.Reply) []byte {
@@ -235,8 +361,11 @@ func (c *commander) reply(id string, r wire.Reply) []byte {
 	return mustJSON(r)
 }
 
-func (c *commander) fail(id, code, format string, args ...any) {
-	c.answer(id, c.reply(id, wire.Reply{Error: &wire.ReplyError{Code: code, Message: fmt.Sprintf(format, args...)}}))
+// fail answers a request refused in dispatch, and reports the outcome.
+func (c *commander) fail(name string, req wire.Request, received time.Time, code, format string, args ...any) {
+	rerr := &wire.ReplyError{Code: code, Message: fmt.Sprintf(format, args...)}
+	c.answer(req.ID, c.reply(req.ID, wire.Reply{Error: rerr}))
+	c.observe(record(name, req, received, rerr))
 }
 
 // answer queues a reply decided in dispatch without blocking the MQTT
@@ -256,18 +385,27 @@ func (c *commander) answer(id string, payload []byte) {
 
 // dispatch handles one request payload on the MQTT client's goroutine. It
 // never blocks.
+//
+// The gate runs in the worker, not here: admitting a signed request writes
+// and syncs the replay state, which can take tens of milliseconds on an SD
+// card, and this goroutine also reads the broker's keep-alives. The dedupe
+// cache still sees the request first, so a repeat of an admitted request
+// is answered from its first reply and never reaches the gate (where it
+// would be refused as a replay); a refused request is forgotten by the
+// cache, so a genuine request with that id can run later.
 func (c *commander) dispatch(name string, payload []byte) {
+	now := c.s.clk.Now()
 	if len(payload) > c.o.MaxBytes {
-		c.fail(wire.ScanRequestID(payload), wire.CodeTooLarge, "the request is %d bytes; the unit accepts at most %d", len(payload), c.o.MaxBytes)
+		c.fail(name, wire.Request{ID: wire.ScanRequestID(payload)}, now, wire.CodeTooLarge, "the request is %d bytes; the unit accepts at most %d", len(payload), c.o.MaxBytes)
 		return
 	}
 	wreq, rerr := wire.DecodeRequest(payload)
 	if rerr != nil {
 		c.s.log.Debug("bad request", "command", name, "err", rerr)
 		c.answer(wreq.ID, c.reply(wreq.ID, wire.Reply{Error: rerr}))
+		c.observe(record(name, wreq, now, rerr))
 		return
 	}
-	now := c.s.clk.Now()
 	switch cached, state := c.cache.lookup(wreq.ID, now); state {
 	case entryDone:
 		c.s.cmdDups.Add(1)
@@ -279,14 +417,14 @@ func (c *commander) dispatch(name string, payload []byte) {
 	}
 	h := c.s.handler(name)
 	if h == nil {
-		c.fail(wreq.ID, wire.CodeUnknownCommand, "this unit has no command %q", name)
+		c.fail(name, wreq, now, wire.CodeUnknownCommand, "this unit has no command %q", name)
 		return
 	}
-	req := Request{Name: name, ID: wreq.ID, Args: wreq.Args}
+	req := Request{Name: name, ID: wreq.ID, Args: wreq.Args, Requester: claimed(wreq)}
 	if wreq.Deadline != nil {
 		req.Deadline = *wreq.Deadline
 		if !now.Before(req.Deadline) {
-			c.fail(wreq.ID, wire.CodeDeadlineExceeded, "the request arrived at %s, after its deadline %s", now.UTC().Format(time.RFC3339), req.Deadline.UTC().Format(time.RFC3339))
+			c.fail(name, wreq, now, wire.CodeDeadlineExceeded, "the request arrived at %s, after its deadline %s", now.UTC().Format(time.RFC3339), req.Deadline.UTC().Format(time.RFC3339))
 			return
 		}
 	}
@@ -295,16 +433,50 @@ func (c *commander) dispatch(name string, payload []byte) {
 		return
 	}
 	select {
-	case c.jobs <- job{req: req, h: h}:
+	case c.jobs <- job{req: req, h: h, wreq: wreq, received: now}:
 	default:
 		c.cache.abort(req.ID)
 		c.s.cmdBusy.Add(1)
-		c.fail(req.ID, wire.CodeBusy, "the unit is running %d commands and has %d waiting; retry with the same id", c.o.Workers, c.o.Queue)
+		c.fail(name, wreq, now, wire.CodeBusy, "the unit is running %d commands and has %d waiting; retry with the same id", c.o.Workers, c.o.Queue)
 	}
+}
+
+// admit asks the gate about j, turning a panic into a refusal.
+func (c *commander) admit(j job) (requester string, rerr *wire.ReplyError) {
+	defer func() {
+		if p := recover(); p != nil {
+			c.s.log.Error("command gate panicked", "command", j.req.Name, "id", j.req.ID, "panic", p, "stack", string(debug.Stack()))
+			rerr = &wire.ReplyError{Code: wire.CodeUnauthorized, Message: fmt.Sprintf("the unit could not check the request: %v", p)}
+		}
+	}()
+	who, err := c.o.Gate.Admit(j.req.Name, j.wreq)
+	if err == nil {
+		return who, nil
+	}
+	code := wire.CodeUnauthorized
+	var coded interface{ ReplyCode() string }
+	if errors.As(err, &coded) && coded.ReplyCode() != "" {
+		code = coded.ReplyCode()
+	}
+	return "", &wire.ReplyError{Code: code, Message: err.Error()}
 }
 
 // execute runs one handler and publishes (and keeps) its reply.
 func (c *commander) execute(ctx context.Context, j job) {
+	if c.o.Gate != nil {
+		who, rerr := c.admit(j)
+		if rerr != nil {
+			c.s.log.Warn("command refused", "command", j.req.Name, "id", j.req.ID, "claimed", j.req.Requester, "code", rerr.Code, "reason", rerr.Message)
+			// Forgotten, not kept: a genuine request of that id may
+			// follow.
+			c.cache.abort(j.req.ID)
+			c.publish(ctx, j.req.ID, c.reply(j.req.ID, wire.Reply{Error: rerr}))
+			rec := record(j.req.Name, j.wreq, j.received, rerr)
+			c.observed(rec)
+			return
+		}
+		j.req.Requester = who
+	}
 	timeout := c.o.Timeout
 	if !j.req.Deadline.IsZero() {
 		timeout = min(timeout, j.req.Deadline.Sub(c.s.clk.Now()))
@@ -336,6 +508,9 @@ func (c *commander) execute(ctx context.Context, j job) {
 	if a, ok := result.(AfterReply); ok {
 		a.Replied()
 	}
+	rec := record(j.req.Name, j.wreq, j.received, r.Error)
+	rec.Requester = j.req.Requester
+	c.observed(rec)
 }
 
 // AfterReply is a handler's result that is told when its reply has been

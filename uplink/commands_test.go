@@ -3,14 +3,18 @@ package uplink
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/outpost-cctv/outpost/internal/clock"
+	"github.com/outpost-cctv/outpost/uplink/cmdauth"
 	"github.com/outpost-cctv/outpost/uplink/wire"
 )
 
@@ -316,5 +320,246 @@ func TestDecodeArgsEmpty(t *testing.T) {
 	var ce CommandError
 	if !errors.As(err, &ce) || ce.Code != wire.CodeBadRequest {
 		t.Fatalf("trailing data: %v", err)
+	}
+}
+
+// signedRequest is a request for command name signed with priv as keyName
+// for unit u1, issued at issued.
+func signedRequest(t testing.TB, priv ed25519.PrivateKey, keyName, name, id string, args any, issued time.Time) []byte {
+	t.Helper()
+	req := wire.Request{Header: wire.NewHeader(issued), ID: id}
+	if args != nil {
+		b, err := json.Marshal(args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Args = b
+	}
+	if err := cmdauth.Sign(priv, keyName, "u1", name, &req, issued, 10*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func seededKey(seed byte) ed25519.PrivateKey {
+	return ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+}
+
+// With a cmdauth.Verifier as the gate, only commands signed by a listed
+// key for this unit run, once; everything else is answered unauthorized
+// and never reaches the handler.
+func TestGateSignedCommands(t *testing.T) {
+	alice, mallory := seededKey(1), seededKey(2)
+	clk := clock.NewFake(t0)
+	state := filepath.Join(t.TempDir(), "cmdauth.json")
+	newGate := func() *cmdauth.Verifier {
+		v, err := cmdauth.NewVerifier(cmdauth.Options{
+			Unit: "u1", Require: true, StatePath: state, Clock: clk,
+			Keys: map[string]ed25519.PublicKey{"alice": alice.Public().(ed25519.PublicKey)},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	b := newFakeBroker()
+	r := startSession(t, Options{Clock: clk, Commands: CommandOptions{Gate: newGate()}}, b)
+	var calls atomic.Int32
+	who := make(chan string, 16)
+	r.s.Handle("clip", func(ctx context.Context, req Request) (any, error) {
+		calls.Add(1)
+		who <- req.Requester
+		return map[string]string{"id": req.ID}, nil
+	})
+	topic, reply := "outpost/u1/cmd/clip", "outpost/u1/reply/"
+	refused := func(id, msg string) {
+		t.Helper()
+		rep := decodeReply(t, next(t, b.published, reply+id, 5*time.Second))
+		if rep.OK || rep.Error.Code != wire.CodeUnauthorized || !strings.Contains(rep.Error.Message, msg) {
+			t.Fatalf("%s: %s, want unauthorized containing %q", id, mustJSON(rep), msg)
+		}
+	}
+
+	b.deliver(t, topic, request("g1", nil))
+	refused("g1", "this unit accepts only signed commands; set sign_key in ctl.yaml")
+	b.deliver(t, topic, signedRequest(t, mallory, "mallory", "clip", "g2", nil, t0))
+	refused("g2", `key "mallory" is not one this unit lists`)
+	b.deliver(t, topic, signedRequest(t, mallory, "alice", "clip", "g3", nil, t0))
+	refused("g3", "does not match")
+	tampered := bytes.Replace(signedRequest(t, alice, "alice", "clip", "g4", map[string]int{"s": 1}, t0), []byte(`"s":1`), []byte(`"s":2`), 1)
+	b.deliver(t, topic, tampered)
+	refused("g4", "does not match")
+
+	// A refused id is forgotten: the genuine request of that id runs.
+	genuine := signedRequest(t, alice, "alice", "clip", "g1", nil, t0)
+	b.deliver(t, topic, genuine)
+	rep := decodeReply(t, next(t, b.published, reply+"g1", 5*time.Second))
+	if !rep.OK {
+		t.Fatalf("signed g1: %+v", rep.Error)
+	}
+	if got := <-who; got != "alice (signed)" {
+		t.Errorf("requester %q", got)
+	}
+	// A QoS 1 repeat is answered from the first reply, not refused.
+	b.deliver(t, topic, genuine)
+	if again := decodeReply(t, next(t, b.published, reply+"g1", 5*time.Second)); !again.OK {
+		t.Fatalf("repeat: %+v", again.Error)
+	}
+	// After a restart the dedupe cache is empty, and the gate, from the
+	// same state file, refuses the replay.
+	r.stop()
+	b = newFakeBroker()
+	r = startSession(t, Options{Clock: clk, Commands: CommandOptions{Gate: newGate()}}, b)
+	r.s.Handle("clip", func(ctx context.Context, req Request) (any, error) {
+		calls.Add(1)
+		return nil, nil
+	})
+	b.deliver(t, topic, genuine)
+	refused("g1", "replay")
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("handler ran %d times, want 1", n)
+	}
+}
+
+// gateFunc is a Gate of a function.
+type gateFunc func(name string, req wire.Request) (string, error)
+
+func (f gateFunc) Admit(name string, req wire.Request) (string, error) { return f(name, req) }
+
+type codedErr struct{ code, msg string }
+
+func (e codedErr) Error() string     { return e.msg }
+func (e codedErr) ReplyCode() string { return e.code }
+
+// recorder is a CommandObserver that hands records to the test.
+type recorder chan CommandRecord
+
+func (r recorder) ObserveCommand(c CommandRecord) { r <- c }
+
+func (r recorder) next(t *testing.T) CommandRecord {
+	t.Helper()
+	select {
+	case c := <-r:
+		return c
+	case <-time.After(5 * time.Second):
+		t.Fatal("no command outcome observed within 5s")
+		return CommandRecord{}
+	}
+}
+
+// The observer sees each request's outcome once, with who asked; a gate's
+// error chooses the reply's code when it names one, and a gate's panic
+// refuses the request.
+func TestObserverSeesEveryOutcome(t *testing.T) {
+	b := newFakeBroker()
+	rec := make(recorder, 64)
+	gate := gateFunc(func(name string, req wire.Request) (string, error) {
+		switch {
+		case strings.HasPrefix(req.ID, "deny"):
+			return "", errors.New("not you, " + req.From)
+		case strings.HasPrefix(req.ID, "disk"):
+			return "", fmt.Errorf("checking: %w", codedErr{wire.CodeUnavailable, "state not saved"})
+		case strings.HasPrefix(req.ID, "boom"):
+			panic("gate bug")
+		}
+		return "checked " + req.From, nil
+	})
+	r := startSession(t, Options{Commands: CommandOptions{Workers: 1, Queue: 1, Gate: gate, Observer: rec}}, b)
+	var ran atomic.Int32
+	release := make(chan struct{})
+	r.s.Handle("ping", func(ctx context.Context, req Request) (any, error) {
+		ran.Add(1)
+		return nil, nil
+	})
+	r.s.Handle("broken", func(ctx context.Context, req Request) (any, error) {
+		ran.Add(1)
+		return nil, errors.New("disk on fire")
+	})
+	r.s.Handle("slow", func(ctx context.Context, req Request) (any, error) {
+		<-release
+		return nil, nil
+	})
+	base := "outpost/u1/"
+	from := func(id, from string, args string) []byte {
+		p := `{"v":1,"id":"` + id + `","from":"` + from + `"`
+		if args != "" {
+			p += `,"args":` + args
+		}
+		return []byte(p + "}")
+	}
+	check := func(got CommandRecord, name, id, requester string, ok bool, code, msg string) {
+		t.Helper()
+		if got.Name != name || got.ID != id || got.Requester != requester || got.OK != ok || got.Code != code || !strings.Contains(got.Message, msg) {
+			t.Errorf("observed %+v\nwant name %s id %s requester %q ok %v code %q message containing %q", got, name, id, requester, ok, code, msg)
+		}
+		if !got.Received.Equal(t0) {
+			t.Errorf("%s received at %v, want %v", id, got.Received, t0)
+		}
+	}
+
+	b.deliver(t, base+"cmd/ping", from("p1", "carol", `{"n":1}`))
+	next(t, b.published, base+"reply/p1", 5*time.Second)
+	got := rec.next(t)
+	check(got, "ping", "p1", "checked carol", true, "", "")
+	if string(got.Args) != `{"n":1}` {
+		t.Errorf("args %s", got.Args)
+	}
+
+	b.deliver(t, base+"cmd/broken", from("p2", "carol", ""))
+	next(t, b.published, base+"reply/p2", 5*time.Second)
+	check(rec.next(t), "broken", "p2", "checked carol", false, wire.CodeInternal, "disk on fire")
+
+	for _, tc := range []struct{ id, code, msg string }{
+		{"deny1", wire.CodeUnauthorized, "not you, mallory"},
+		{"disk1", wire.CodeUnavailable, "checking: state not saved"},
+		{"boom1", wire.CodeUnauthorized, "could not check the request: gate bug"},
+	} {
+		b.deliver(t, base+"cmd/ping", from(tc.id, "mallory", ""))
+		rep := decodeReply(t, next(t, b.published, base+"reply/"+tc.id, 5*time.Second))
+		if rep.OK || rep.Error.Code != tc.code || !strings.Contains(rep.Error.Message, tc.msg) {
+			t.Errorf("%s: reply %s", tc.id, mustJSON(rep))
+		}
+		check(rec.next(t), "ping", tc.id, "unverified: mallory", false, tc.code, tc.msg)
+	}
+	if n := ran.Load(); n != 2 {
+		t.Fatalf("handlers ran %d times, want 2: a refused request ran", n)
+	}
+
+	// Decided in dispatch.
+	b.deliver(t, base+"cmd/ping", []byte(`{"v":1,"id":"bad1","args":`))
+	check(rec.next(t), "ping", "bad1", "unverified: unknown", false, wire.CodeBadRequest, "malformed JSON")
+	b.deliver(t, base+"cmd/ping", []byte(`{"v":1,"from":"x","id":"big1","pad":"`+strings.Repeat("x", 17<<10)+`"}`))
+	check(rec.next(t), "ping", "big1", "unverified: unknown", false, wire.CodeTooLarge, "at most 16384")
+	b.deliver(t, base+"cmd/reboot", from("u1x", "dave", ""))
+	check(rec.next(t), "reboot", "u1x", "unverified: dave", false, wire.CodeUnknownCommand, `no command "reboot"`)
+	b.deliver(t, base+"cmd/ping", []byte(`{"v":1,"id":"late1","deadline":"`+t0.Add(-time.Second).Format(time.RFC3339)+`"}`))
+	check(rec.next(t), "ping", "late1", "unverified: unknown", false, wire.CodeDeadlineExceeded, "after its deadline")
+
+	// Not outcomes: a request without a readable id, and repeats. The
+	// next outcome observed is the marker's.
+	b.deliver(t, base+"cmd/ping", []byte(`not json`))
+	b.deliver(t, base+"cmd/ping", from("p1", "carol", `{"n":1}`))
+	next(t, b.published, base+"reply/p1", 5*time.Second)
+	b.deliver(t, base+"cmd/marker", from("m1", "", ""))
+	check(rec.next(t), "marker", "m1", "unverified: unknown", false, wire.CodeUnknownCommand, "")
+
+	// Busy: one running, one waiting, the third refused.
+	b.deliver(t, base+"cmd/slow", from("s1", "erin", ""))
+	waitUntil(t, 5*time.Second, "s1 to leave the queue", func() bool { return len(r.s.cmds.jobs) == 0 })
+	b.deliver(t, base+"cmd/slow", from("s2", "erin", ""))
+	b.deliver(t, base+"cmd/slow", from("s3", "erin", ""))
+	check(rec.next(t), "slow", "s3", "unverified: erin", false, wire.CodeBusy, "retry with the same id")
+	close(release)
+	seen := map[string]bool{}
+	for range 2 {
+		got := rec.next(t)
+		seen[got.ID] = got.OK && got.Requester == "checked erin"
+	}
+	if !seen["s1"] || !seen["s2"] {
+		t.Errorf("slow outcomes: %v", seen)
 	}
 }

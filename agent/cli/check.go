@@ -17,6 +17,7 @@ import (
 	"github.com/outpost-cctv/outpost/agent"
 	"github.com/outpost-cctv/outpost/agent/config"
 	"github.com/outpost-cctv/outpost/footage"
+	"github.com/outpost-cctv/outpost/footage/mask"
 	"github.com/outpost-cctv/outpost/footage/motion/jpegdc"
 	"github.com/outpost-cctv/outpost/hal/camera"
 	camopen "github.com/outpost-cctv/outpost/hal/camera/open"
@@ -180,6 +181,20 @@ func checkCamera(ctx context.Context, rep *checkReport, cfg config.Config, snap 
 	if frames == 0 {
 		rep.add("camera", checkFail, "%s opened but sent no frame in 3 s: check its cable and power", cam.Source)
 		return 0, 0
+	}
+	// The picture is kept on the unit: with the privacy masks, as the
+	// agent records; and the engineer sees them in place.
+	if pm, err := agent.NewPrivacyMask(cfg.Privacy.Masks, cam.Width, cam.Height); err != nil || pm != nil {
+		var masked []byte
+		if err == nil {
+			masked, err = mask.NewMasker(pm).Apply(nil, last.Data)
+		}
+		if err != nil {
+			rep.add("masks", checkFail, "the privacy masks cannot be applied to the camera's picture: %v", err)
+			return 0, 0
+		}
+		last.Data = masked
+		rep.add("masks", checkPass, "%d privacy mask(s) blanked in the picture saved to %s: check they cover what they must", len(cfg.Privacy.Masks), snap)
 	}
 	fps := 0.0
 	if took > 0 && frames > 1 {
@@ -405,6 +420,32 @@ func checkStorage(rep *checkReport, cfg config.Config, mib int, frameBytes int64
 		l.Message += ": fit a larger card, lower the size or frame rate, or record in events mode"
 	}
 	l.Data = map[string]any{"projected_days": math.Round(days*10) / 10}
+	checkHeld(rep, cfg, target)
+}
+
+// checkHeld reports the retention in force and the oldest footage the
+// store holds, so that an auditor sees the rule kept.
+func checkHeld(rep *checkReport, cfg config.Config, target float64) {
+	o := footage.DefaultOptions()
+	o.ReadOnly = true
+	s, err := footage.Open(footage.Dir(cfg.DataDir), o, nil, nil)
+	if err != nil {
+		rep.add("footage", checkPass, "none yet (retention %.0f days in force)", target)
+		return
+	}
+	defer s.Close()
+	oldest, _ := s.Span()
+	if oldest.IsZero() {
+		rep.add("footage", checkPass, "none yet (retention %.0f days in force)", target)
+		return
+	}
+	age := time.Since(oldest).Hours() / 24
+	l := rep.add("footage", checkPass, "the oldest is from %s, %.1f days old, within the %.0f-day retention", oldest.UTC().Format("2006-01-02 15:04 UTC"), age, target)
+	if age > target+1.0/24 {
+		l.Verdict = checkWarn
+		l.Message = fmt.Sprintf("the oldest is from %s, %.1f days old, past the %.0f-day retention: it is under an evidence hold (outpost footage holds), or retention is not running (see the agent's log)", oldest.UTC().Format("2006-01-02 15:04 UTC"), age, target)
+	}
+	l.Data = map[string]any{"retention_days": target, "oldest_days": math.Round(age*10) / 10}
 }
 
 // writeSpeed writes mib MiB to a temporary file in dir, syncs it, and

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/outpost-cctv/outpost/agent"
 	"github.com/outpost-cctv/outpost/agent/config"
+	"github.com/outpost-cctv/outpost/agent/identity"
 	"github.com/outpost-cctv/outpost/footage"
 )
 
@@ -54,8 +56,13 @@ func footageUsage(w io.Writer) {
   export    write a time range as an MP4 file:
               --from T --to T  or  --last 10m, and -o FILE.mp4
   snapshot  write the frame nearest a time as a JPEG file: --at T -o FILE.jpg
-  verify    check every record's CRC; exit 1 with a report if anything is
-            damaged (repairs a store left by a crash if the agent is stopped)
+  verify    check every record's CRC, every sealed segment's SHA-256 against
+            the chain, and the chain's signed heads against the unit's
+            evidence key; exit 1 with a report if anything is damaged or
+            altered (repairs a store left by a crash if the agent is
+            stopped). --pubkey "outpost-evidence-ed25519 BASE64" checks an
+            SD card on another machine against the key the control room
+            registered, read-only (nothing on the card is changed)
 
 Times are RFC 3339 (2025-03-04T03:12:00Z) or local "2006-01-02 15:04:05".
 Exit codes: 0 done, 1 failure or damage found, 2 bad usage, 3 no footage in
@@ -331,8 +338,22 @@ func footageSnapshot(ctx context.Context, env Env, args []string) int {
 
 func footageVerify(ctx context.Context, env Env, args []string) int {
 	fs, data := footageFlags("verify", env)
+	pubS := fs.String("pubkey", "", `the unit's evidence public key, "outpost-evidence-ed25519 BASE64" (default: the key in the data directory); opens the store read-only`)
 	if fs.Parse(args) != nil {
 		return agent.ExitUsage
+	}
+	var pub ed25519.PublicKey
+	var keyNote string
+	if *pubS != "" {
+		var err error
+		if pub, err = identity.ParsePublicKey(*pubS); err != nil {
+			fmt.Fprintln(env.Stderr, "outpost footage verify: --pubkey:", err)
+			return agent.ExitUsage
+		}
+	} else if k, err := identity.Load(*data); err == nil {
+		pub = k.PublicKey()
+	} else {
+		keyNote = fmt.Sprintf("the unit's evidence key could not be read (%v): the heads' signatures are checked only against the key each names; give --pubkey to check them against the unit's", err)
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(env.Stderr, "outpost footage verify: unexpected argument %q\n", fs.Arg(0))
@@ -344,8 +365,19 @@ func footageVerify(ctx context.Context, env Env, args []string) int {
 		return agent.ExitFailure
 	}
 	// Open for writing when the agent is stopped, so that a store left by
-	// a crash is recovered; read-only beside a running agent.
-	s, err := footage.Open(dir, footage.DefaultOptions(), nil, nil)
+	// a crash is recovered; read-only beside a running agent, and for a
+	// card checked against a key given on the command line (another
+	// unit's card, or evidence: nothing on it is changed).
+	var s *footage.Store
+	var err error
+	if *pubS != "" {
+		var code int
+		if s, code = openFootage(env, *data); s == nil {
+			return code
+		}
+	} else {
+		s, err = footage.Open(dir, footage.DefaultOptions(), nil, nil)
+	}
 	if err != nil && strings.Contains(err.Error(), "in use") {
 		fmt.Fprintln(env.Stdout, "the agent is recording: verifying read-only")
 		var code int
@@ -357,21 +389,33 @@ func footageVerify(ctx context.Context, env Env, args []string) int {
 		return agent.ExitFailure
 	}
 	defer s.Close()
-	rep, err := s.Verify(ctx)
+	rep, err := s.VerifyWith(ctx, pub)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "outpost footage verify:", err)
 		return agent.ExitFailure
 	}
 	w := env.Stdout
+	if keyNote != "" {
+		fmt.Fprintln(w, "note:", keyNote)
+	}
 	for _, n := range rep.Notes {
 		fmt.Fprintln(w, "note:", n)
 	}
 	for _, p := range rep.Problems {
-		fmt.Fprintf(w, "DAMAGED %s at offset %d: %s\n", p.Segment, p.Offset, p.What)
+		if p.Chain {
+			fmt.Fprintf(w, "ALTERED %s: %s\n", p.Segment, p.What)
+		} else {
+			fmt.Fprintf(w, "DAMAGED %s at offset %d: %s\n", p.Segment, p.Offset, p.What)
+		}
 	}
+	intact := true
+	for _, p := range rep.Problems {
+		intact = intact && !p.Chain
+	}
+	printChain(w, &rep.Chain, pub, intact)
 	fmt.Fprintf(w, "%d segments, %d records (%d frames), %s checked: ", rep.Segments, rep.Records, rep.Frames, humanBytes(rep.Bytes))
 	if !rep.OK() {
-		fmt.Fprintf(w, "%d problems found\n", len(rep.Problems))
+		fmt.Fprintf(w, "%d %s found\n", len(rep.Problems), plural(len(rep.Problems), "problem"))
 		return agent.ExitFailure
 	}
 	if len(s.Recovered()) > 0 {
@@ -380,6 +424,53 @@ func footageVerify(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(w, "clean")
 	}
 	return agent.ExitOK
+}
+
+// printChain prints the state of the chain: how far it is intact and who
+// signed its heads.
+func printChain(w io.Writer, c *footage.ChainReport, pub ed25519.PublicKey, intact bool) {
+	if !c.Present {
+		fmt.Fprintln(w, "chain: none (no chain journal in the store)")
+		return
+	}
+	switch {
+	case c.Links == 0:
+		fmt.Fprintf(w, "chain: no sealed segment linked yet (started %s)\n", fmtWhen(c.Started))
+	default:
+		state := "intact"
+		if !intact {
+			state = "BROKEN (see above)"
+		}
+		fmt.Fprintf(w, "chain: %d sealed %s checked, chain %s from %s to %s (entries %d-%d, head %s)",
+			c.Links, plural(c.Links, "segment"), state, c.FirstSegment, c.LastSegment, c.First, c.Last, c.Head.Short())
+		if c.Deleted > 0 {
+			fmt.Fprintf(w, "; %d deleted by retention", c.Deleted)
+		}
+		fmt.Fprintln(w)
+	}
+	switch {
+	case c.Unsigned:
+		fmt.Fprintln(w, "heads: unsigned (the agent has no evidence key configured for the footage store): the chain shows the segments are consistent with each other, not who recorded them")
+	case c.Latest == nil && pub == nil:
+		fmt.Fprintf(w, "heads: none of the %d signed heads verifies even with the key it names\n", c.Heads)
+	case c.Latest == nil:
+		fmt.Fprintf(w, "heads: none of the %d signed heads verifies with key %s\n", c.Heads, abbrevKey(identity.FormatPublicKey(pub)))
+	case c.KeyGiven:
+		fmt.Fprintf(w, "heads: %d signed by key %s, the newest at %s covering entry %d", c.Heads, abbrevKey(identity.FormatPublicKey(pub)), fmtWhen(c.Latest.Time), c.Latest.Count)
+		if c.AfterHead > 0 {
+			fmt.Fprintf(w, "; %d newer %s not yet signed", c.AfterHead, plural(c.AfterHead, "segment"))
+		}
+		fmt.Fprintln(w)
+	default:
+		fmt.Fprintf(w, "heads: %d signed, by %s, NOT checked against the unit's key (give --pubkey)\n", c.Heads, strings.Join(c.Keys, ", "))
+	}
+}
+
+func abbrevKey(k string) string {
+	if len(k) > len(identity.KeyType)+13 {
+		return k[:len(identity.KeyType)+13] + "..."
+	}
+	return k
 }
 
 func plural(n int, word string) string {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/outpost-cctv/outpost/agent"
+	"github.com/outpost-cctv/outpost/agent/identity"
 	"github.com/outpost-cctv/outpost/footage"
 	"github.com/outpost-cctv/outpost/footage/footagetest"
 	"github.com/outpost-cctv/outpost/internal/clock"
@@ -206,5 +207,74 @@ func TestFootageUsage(t *testing.T) {
 	}
 	if code, _, errs := run(t, "footage", "ls", "--data", filepath.Join(t.TempDir(), "missing")); code != agent.ExitFailure || !strings.Contains(errs, "data directory") {
 		t.Errorf("ls of a missing directory: exit %d: %s", code, errs)
+	}
+}
+
+// chainedData makes a data directory with an evidence key and 30 s of
+// footage in 5 s segments whose chain heads it signed.
+func chainedData(t *testing.T) (string, *identity.Key) {
+	t.Helper()
+	data := t.TempDir()
+	key, _, err := identity.LoadOrCreate(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := footage.DefaultOptions()
+	o.SegmentDuration = 5 * time.Second
+	o.Signer = key
+	s, err := footage.Open(footage.Dir(data), o, nil, clock.NewFake(ft0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pics := [][]byte{footagetest.JPEG(160, 120, 1, 80), footagetest.JPEG(160, 120, 2, 80)}
+	for _, f := range footagetest.Frames(ft0, 25, 750, pics, 160, 120) {
+		if _, err := s.Append(f, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return data, key
+}
+
+func TestFootageVerifyChain(t *testing.T) {
+	data, key := chainedData(t)
+	other := footagetest.NewSigner(9)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want []string
+	}{
+		{"unit key from the data directory", nil, agent.ExitOK, []string{"chain: 6 sealed segments checked, chain intact from 0000000000000001.seg to ", "heads: 1 signed by key outpost-evidence-ed25519 ", "clean"}},
+		{"key given", []string{"--pubkey", key.PublicKeyString()}, agent.ExitOK, []string{"heads: 1 signed by key " + key.PublicKeyString()[:30], "clean"}},
+		{"another unit's key", []string{"--pubkey", identity.FormatPublicKey(other.PublicKey())}, agent.ExitFailure, []string{"ALTERED chain.log: the head signed at ", "does not verify with key"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			code, out, errs := run(t, append([]string{"footage", "verify", "--data", data}, c.args...)...)
+			if code != c.code {
+				t.Fatalf("exit %d, want %d: %s%s", code, c.code, out, errs)
+			}
+			for _, w := range c.want {
+				if !strings.Contains(out, w) {
+					t.Errorf("output lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+	if code, _, errs := run(t, "footage", "verify", "--data", data, "--pubkey", "ssh-ed25519 AAAA"); code != agent.ExitUsage || !strings.Contains(errs, "not an evidence public key") {
+		t.Fatalf("bad --pubkey: exit %d: %s", code, errs)
+	}
+
+	// A segment removed from the middle of the footage.
+	segs, _ := filepath.Glob(filepath.Join(footage.Dir(data), "*.seg"))
+	if err := os.Remove(segs[2]); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := run(t, "footage", "verify", "--data", data, "--pubkey", key.PublicKeyString())
+	if code != agent.ExitFailure || !strings.Contains(out, "ALTERED "+filepath.Base(segs[2])+": missing") {
+		t.Fatalf("verify with a segment removed: exit %d: %s", code, out)
 	}
 }

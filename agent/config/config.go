@@ -31,6 +31,8 @@ type Config struct {
 	Watchdog  Watchdog  `yaml:"watchdog"`
 	Faults    Faults    `yaml:"faults"`
 	OTA       OTA       `yaml:"ota"`
+	Privacy   Privacy   `yaml:"privacy"`
+	Security  Security  `yaml:"security"`
 	// ShutdownTimeout bounds how long the agent takes to stop on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 }
@@ -462,6 +464,8 @@ func Default() Config {
 			AT:    ModemAT{Port: "/dev/ttyUSB2", Flavor: "quectel", Timeout: Duration(3 * time.Second)},
 			MMCLI: ModemMMCLI{Path: "mmcli", Modem: "any", Timeout: Duration(5 * time.Second), SignalRate: Duration(10 * time.Second)}},
 		OTA:             OTA{Keys: []string{}, MinSOC: 40, DataHeadroom: SizeOrPercent{Percent: 10}, TrialWindow: Duration(10 * time.Minute), MaxTrialBoots: 3},
+		Privacy:         Privacy{Masks: [][][2]float64{}, SignEvery: Duration(10 * time.Minute)},
+		Security:        Security{SignedCommands: SignedOptional, OperatorKeys: []string{}, ReplayWindow: Duration(5 * time.Minute)},
 		ShutdownTimeout: Duration(5 * time.Second),
 	}
 }
@@ -765,6 +769,8 @@ func (c *Config) Validate() error {
 	}
 	v.between("watchdog.interval", c.Watchdog.Interval, Duration(time.Second), Duration(time.Minute))
 	validateOTA(&v, c.OTA)
+	validatePrivacy(&v, c.Privacy)
+	validateSecurity(&v, c.Security)
 	v.between("shutdown_timeout", c.ShutdownTimeout, Duration(time.Second), Duration(time.Minute))
 	return v.err()
 }

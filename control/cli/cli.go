@@ -61,6 +61,9 @@ func commands() map[string]command {
 		"version":   {"print the version", versionCmd},
 		"ota":       {"ota push|status|rollout: update the agent on units over the air", otaCmd},
 		"release":   {"release keygen|build|verify: signed agent releases for over-the-air updates", releaseCmd},
+		"operator":  {"operator keygen|pubkey: an operator's key for signing commands", operatorCmd},
+		"evidence":  {"evidence verify FILE [MANIFEST]: check a pulled clip against the unit's signed manifest", evidenceCmd},
+		"audit":     {"audit UNIT [--since 24h|T|all]: who accessed the unit's footage, configuration and updates (the disclosure log), and whether its chain is intact", auditCmd},
 	}
 }
 
@@ -73,6 +76,8 @@ type globals struct {
 	timeout time.Duration
 	noColor bool
 	log     *slog.Logger
+	// signKey is the operator's key file that signs commands (--sign-key).
+	signKey string
 }
 
 // fileConfig is ~/.config/outpost/ctl.yaml.
@@ -84,6 +89,7 @@ type fileConfig struct {
 	Key      string `yaml:"key"`
 	Username string `yaml:"username"`
 	Password string `yaml:"password"`
+	SignKey  string `yaml:"sign_key"`
 }
 
 func defaultConfigPath(env Env) string {
@@ -137,6 +143,7 @@ func addGlobals(fs *flag.FlagSet, g *globals, fc fileConfig) {
 	g.opts.Password = pick(env("OUTPOST_PASSWORD"), fc.Password)
 	fs.BoolVar(&g.json, "json", false, "print JSON instead of a table")
 	fs.DurationVar(&g.timeout, "timeout", 30*time.Second, "how long to wait for a unit's reply")
+	fs.StringVar(&g.signKey, "sign-key", pick(env("OUTPOST_SIGN_KEY"), fc.SignKey), "the operator's Ed25519 key (PEM) that signs commands; its name is the file's name without extension (env OUTPOST_SIGN_KEY)")
 }
 
 // Main runs the outpostctl command line and returns the exit code.
@@ -209,7 +216,8 @@ func usage(w io.Writer, cmds map[string]command) {
 		fmt.Fprintf(w, "  %-9s %s\n", n, cmds[n].summary)
 	}
 	fmt.Fprintln(w, "\nSettings are read from ~/.config/outpost/ctl.yaml (broker, prefix, ca, cert, key,")
-	fmt.Fprintln(w, "username, password), then OUTPOST_BROKER, OUTPOST_USERNAME, OUTPOST_PASSWORD, then flags.")
+	fmt.Fprintln(w, "username, password, sign_key), then OUTPOST_BROKER, OUTPOST_USERNAME, OUTPOST_PASSWORD,")
+	fmt.Fprintln(w, "OUTPOST_SIGN_KEY, then flags.")
 	fmt.Fprintln(w, "Exit codes: 0 ok, 1 failure, 2 usage, 3 no footage, 4 unit offline, 5 broker unreachable, 6 refused by the unit.")
 }
 
@@ -239,6 +247,8 @@ func (g *globals) flagSet(name string) *flag.FlagSet {
 			f.Value.Set(fmt.Sprint(saved.json))
 		case "timeout":
 			f.Value.Set(saved.timeout.String())
+		case "sign-key":
+			f.Value.Set(saved.signKey)
 		}
 	})
 	g.opts.Password = saved.opts.Password
@@ -263,12 +273,22 @@ func parse(fs *flag.FlagSet, args []string) ([]string, bool) {
 }
 
 func (g *globals) dial(ctx context.Context) (*control.Client, int) {
+	signer, err := g.signer()
+	if err != nil {
+		fmt.Fprintf(g.env.Stderr, "outpostctl: %v\n", err)
+		return nil, ExitUsage
+	}
 	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	c, err := control.Dial(dctx, g.opts, g.log)
 	if err != nil {
 		fmt.Fprintf(g.env.Stderr, "outpostctl: %v\n", err)
 		return nil, ExitBroker
+	}
+	if err := signer(c); err != nil {
+		c.Close()
+		fmt.Fprintf(g.env.Stderr, "outpostctl: %v\n", err)
+		return nil, ExitUsage
 	}
 	return c, ExitOK
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -41,7 +42,7 @@ func unitsCmd(ctx context.Context, g *globals, args []string) int {
 	}
 	color := g.colour()
 	tw := tabwriter.NewWriter(g.env.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "UNIT\tSITE\tSTATE\tSINCE\tBATTERY\tSOLAR\tSIGNAL\tSTORAGE\tMODE\tFAULTS\tVERSION")
+	fmt.Fprintln(tw, "UNIT\tSITE\tSTATE\tSINCE\tBATTERY\tSOLAR\tSIGNAL\tSTORAGE\tRETENTION\tMODE\tFAULTS\tVERSION")
 	now := time.Now()
 	for _, u := range units {
 		state, since, site, ver := "unknown", "-", "-", "-"
@@ -87,10 +88,29 @@ func unitsCmd(ctx context.Context, g *globals, args []string) int {
 				}
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, site, state, since, battery, solar, signal, storage(u.Storage), mode, faults, ver)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, site, state, since, battery, solar, signal, storage(u.Storage), retention(u.Storage), mode, faults, ver)
 	}
 	tw.Flush()
 	return ExitOK
+}
+
+// retention is the retention in force and the age of the oldest footage
+// held, so that an auditor sees the rule kept: "28d, oldest 27.9d"; a
+// "!" marks footage older than the retention (under evidence holds, or a
+// unit failing to delete).
+func retention(s map[string]any) string {
+	r, ok := s["retention_days"].(float64)
+	if !ok {
+		return "-"
+	}
+	out := fmt.Sprintf("%gd", math.Round(r*10)/10)
+	if days, ok := s["footage_days"].(float64); ok {
+		out += fmt.Sprintf(", oldest %.1fd", days)
+		if days > r+1.0/24 {
+			out += " !"
+		}
+	}
+	return out
 }
 
 // storage says how far back the unit's footage goes, and how far the disk
@@ -269,12 +289,13 @@ func snapshotCmd(ctx context.Context, g *globals, args []string) int {
 	out := fs.String("o", "", "output JPEG file")
 	at := fs.String("at", "", "time of the frame (default: the latest)")
 	full := fs.Bool("full", false, "full size instead of the reduced, cheaper picture")
+	recipient, reason := disclosureFlags(fs)
 	pos, ok := parse(fs, args)
 	if !ok || len(pos) != 1 || *out == "" {
 		fmt.Fprintln(g.env.Stderr, "usage: outpostctl snapshot UNIT -o FILE.jpg [--at T] [--full]")
 		return ExitUsage
 	}
-	a := clip.StartArgs{Kind: clip.KindSnapshot, Full: *full, ID: "snapshot-" + fmt.Sprint(time.Now().UnixNano())}
+	a := clip.StartArgs{Kind: clip.KindSnapshot, Full: *full, ID: "snapshot-" + fmt.Sprint(time.Now().UnixNano()), Recipient: *recipient, Reason: *reason}
 	if *at != "" {
 		t, err := parseTime(*at)
 		if err != nil {
@@ -301,6 +322,7 @@ func clipCmd(ctx context.Context, g *globals, args []string) int {
 	window := fs.Int("window", clip.DefaultWindow, "chunks in flight")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	uploadURL := fs.String("upload-url", "", "have the unit PUT the clip to this HTTPS URL (e.g. presigned object storage) instead of sending it through the broker")
+	recipient, reason := disclosureFlags(fs)
 	pos, ok := parse(fs, args[1:])
 	if ok && *out == "" && *uploadURL != "" {
 		*out = "-"
@@ -319,7 +341,7 @@ func clipCmd(ctx context.Context, g *globals, args []string) int {
 		fmt.Fprintln(g.env.Stderr, "usage: outpostctl clip pull UNIT (--from T --to T | --last 2m | --event N) (-o FILE.mp4 | --upload-url URL)")
 		return ExitUsage
 	}
-	a := clip.StartArgs{Kind: clip.KindClip, ChunkSize: *chunk, Window: *window, UploadURL: *uploadURL}
+	a := clip.StartArgs{Kind: clip.KindClip, ChunkSize: *chunk, Window: *window, UploadURL: *uploadURL, Recipient: *recipient, Reason: *reason}
 	if *event != 0 {
 		a.Event = *event
 	} else if *last > 0 {
@@ -398,7 +420,20 @@ func (g *globals) pull(ctx context.Context, unit string, a clip.StartArgs, out s
 	}
 	fmt.Fprintf(g.env.Stdout, "%s: %s, SHA-256 %s verified against the unit's manifest (%s, %s/s)\n",
 		out, human(res.Manifest.Size), res.Manifest.SHA256, el.Round(time.Millisecond), human(int64(math.Max(rate, 0))))
+	if res.EvidenceFile != "" {
+		fmt.Fprintf(g.env.Stdout, "evidence manifest signed by %s: %s (check: outpostctl evidence verify %s)\n", unit, res.EvidenceFile, out)
+	} else {
+		fmt.Fprintf(g.env.Stdout, "no evidence manifest: unit %s has no evidence key (run `outpost provision` on it)\n", unit)
+	}
 	return ExitOK
+}
+
+// disclosureFlags are who footage is handed to and why, recorded in the
+// unit's audit trail and in the evidence manifest.
+func disclosureFlags(fs *flag.FlagSet) (recipient, reason *string) {
+	recipient = fs.String("recipient", "", "who the footage is disclosed to, e.g. \"PC 1234, Met Police\" (the disclosure log)")
+	reason = fs.String("reason", "", "why, e.g. a crime or case reference (the disclosure log)")
+	return recipient, reason
 }
 
 func (g *globals) isTerminal(w io.Writer) bool {

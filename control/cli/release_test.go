@@ -58,7 +58,7 @@ func TestReleaseCommands(t *testing.T) {
 		}
 	}
 	code, out, _ = runRelease(t, "verify", "--pub", pub, delta, "--running-binary", oldPath)
-	if code != ExitOK || !strings.Contains(out, "zstd-delta") || !strings.Contains(out, "binary rebuilt") {
+	if code != ExitOK || !strings.Contains(out, "bsdiff-zstd") || !strings.Contains(out, "binary rebuilt") {
 		t.Errorf("verify delta: %d\n%s", code, out)
 	}
 	code, out, _ = runRelease(t, "verify", "--pub", pub, delta)

@@ -1,9 +1,10 @@
 // Package footagetest holds fakes for testing the footage store and what
 // uses it: a file system that fails on demand (a full disk on write, sync
-// or rename; a small disk), and frame makers.
+// or rename; a small disk), frame makers, and an in-memory signer.
 package footagetest
 
 import (
+	"crypto/ed25519"
 	"io"
 	"io/fs"
 	"path/filepath"
@@ -243,3 +244,25 @@ func (NoSyncFS) SyncDir(string) error { return nil }
 type noSyncFile struct{ footage.File }
 
 func (noSyncFile) Sync() error { return nil }
+
+// Signer is an in-memory Ed25519 key standing in for the unit's evidence
+// key (agent/identity.Key) in tests.
+type Signer struct{ priv ed25519.PrivateKey }
+
+var _ footage.Signer = (*Signer)(nil)
+
+// NewSigner makes a key from a one-byte seed: the same seed gives the same
+// key.
+func NewSigner(seed byte) *Signer {
+	s := make([]byte, ed25519.SeedSize)
+	for i := range s {
+		s[i] = seed
+	}
+	return &Signer{ed25519.NewKeyFromSeed(s)}
+}
+
+// Sign implements footage.Signer.
+func (s *Signer) Sign(msg []byte) []byte { return ed25519.Sign(s.priv, msg) }
+
+// PublicKey implements footage.Signer.
+func (s *Signer) PublicKey() ed25519.PublicKey { return s.priv.Public().(ed25519.PublicKey) }

@@ -95,7 +95,7 @@ type group struct {
 
 func main() {
 	quick := flag.Bool("quick", false, "a trial run of about 2 minutes: fewer and shorter runs, 720p only")
-	only := flag.String("only", "", "run only these groups, comma-separated (store,export,decode,clip,ota,telemetry,cross,agent)")
+	only := flag.String("only", "", "run only these groups, comma-separated (store,export,decode,mask,clip,ota,telemetry,cross,fleet,agent)")
 	write := flag.Bool("write", true, "write docs/performance.md (results.json is always written)")
 	doc := flag.String("doc", "docs/performance.md", "the document to write")
 	out := flag.String("out", "bin/bench", "directory for results.json, the log and the work files")
@@ -139,6 +139,7 @@ func main() {
 		{"store", (*runner).benchStore},
 		{"export", (*runner).benchExport},
 		{"decode", (*runner).benchDecode},
+		{"mask", (*runner).benchMask},
 		{"clip", (*runner).benchClip},
 		{"ota", (*runner).benchOTA},
 		{"telemetry", (*runner).benchTelemetry},

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Request is a command from the control room, published to cmd/<name>
@@ -22,7 +23,43 @@ type Request struct {
 	Deadline *time.Time `json:"deadline,omitempty"`
 	// Args are the command's arguments, a JSON value the command defines.
 	Args json.RawMessage `json:"args,omitempty"`
+	// Auth, when present, is the control room's signature of the request
+	// (see package uplink/cmdauth for what is signed and how it is
+	// checked).
+	Auth *Auth `json:"auth,omitempty"`
+	// From names who says they sent an unsigned request (an operator, a
+	// user@host). It is a claim, not verified: the unit records it as
+	// such.
+	From string `json:"from,omitempty"`
 }
+
+// Auth is the signature of a request or of a document (such as
+// config/desired) by a control-room operator's Ed25519 key.
+type Auth struct {
+	// Key is the name of the operator's key, as the unit's configuration
+	// lists it.
+	Key string `json:"key"`
+	// Unit is the unit the signature is for; it is also part of what is
+	// signed, and only carried so that a unit can say "signed for another
+	// unit" rather than "bad signature".
+	Unit string `json:"unit"`
+	// Issued is when it was signed; Expires, when set, is when it stops
+	// being accepted.
+	Issued  time.Time `json:"issued"`
+	Expires time.Time `json:"expires,omitzero"`
+	// Sig is the Ed25519 signature, in standard base64 with padding.
+	Sig string `json:"sig"`
+}
+
+// MaxFromLen bounds Request.From.
+const MaxFromLen = 128
+
+var keyNameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+
+// ValidKeyName reports whether name can name an operator's key: 1-64
+// characters of A-Z, a-z, 0-9, '_', '.' and '-', starting with a letter or
+// digit.
+func ValidKeyName(name string) bool { return keyNameRe.MatchString(name) }
 
 // Reply is the unit's answer to a Request, published to reply/<id> (QoS 1,
 // not retained).
@@ -71,6 +108,12 @@ const (
 	// CodeBudgetExhausted: the unit's data budget policy refuses what was
 	// asked (see data_policy in telemetry/link).
 	CodeBudgetExhausted = "budget_exhausted"
+	// CodeUnauthorized: the unit refuses the request's signature, or its
+	// lack of one: unsigned where signatures are required, an unknown key,
+	// a bad signature, signed for another unit, expired, issued in the
+	// future, or a replay. The message says which; the command was not
+	// run. Sign with a key the unit knows and send a fresh request.
+	CodeUnauthorized = "unauthorized"
 )
 
 // InvalidID is the reply id the unit answers on when it cannot read a
@@ -182,7 +225,95 @@ func DecodeRequest(payload []byte) (Request, *ReplyError) {
 	if aRaw, ok := raw["args"]; ok && !isNull(aRaw) {
 		req.Args = append(json.RawMessage(nil), aRaw...)
 	}
+	if fRaw, ok := raw["from"]; ok && !isNull(fRaw) {
+		var from string
+		if err := json.Unmarshal(fRaw, &from); err != nil {
+			return req, badRequest("from: want a string, got %s", jsonKind(fRaw))
+		}
+		if len(from) > MaxFromLen || !printable(from) {
+			return req, badRequest("from: %q is not up to %d printable characters", truncate(from, 80), MaxFromLen)
+		}
+		req.From = from
+	}
+	if auRaw, ok := raw["auth"]; ok && !isNull(auRaw) {
+		a, rerr := DecodeAuth(auRaw)
+		if rerr != nil {
+			return req, rerr
+		}
+		req.Auth = a
+	}
 	return req, nil
+}
+
+// DecodeAuth decodes and checks the shape of an "auth" object (not its
+// signature: see package uplink/cmdauth). Errors name the field, under
+// "auth.".
+func DecodeAuth(raw json.RawMessage) (*Auth, *ReplyError) {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
+		return nil, badRequest("auth: want an object with key, unit, issued, expires and sig, got %s", jsonKind(raw))
+	}
+	for k := range m {
+		switch k {
+		case "key", "unit", "issued", "expires", "sig":
+		default:
+			return nil, badRequest("auth: unknown field %q; an auth object has key, unit, issued, expires and sig", truncate(k, 40))
+		}
+	}
+	str := func(field string, maxLen int) (string, *ReplyError) {
+		r, ok := m[field]
+		if !ok {
+			return "", badRequest("auth.%s: missing", field)
+		}
+		var s string
+		if err := json.Unmarshal(r, &s); err != nil {
+			return "", badRequest("auth.%s: want a string, got %s", field, jsonKind(r))
+		}
+		if len(s) > maxLen {
+			return "", badRequest("auth.%s: longer than %d characters", field, maxLen)
+		}
+		return s, nil
+	}
+	var a Auth
+	var rerr *ReplyError
+	if a.Key, rerr = str("key", 64); rerr != nil {
+		return nil, rerr
+	}
+	if !ValidKeyName(a.Key) {
+		return nil, badRequest("auth.key: %q is not 1-64 characters of A-Z, a-z, 0-9, '_', '.' and '-'", truncate(a.Key, 80))
+	}
+	if a.Unit, rerr = str("unit", 64); rerr != nil {
+		return nil, rerr
+	}
+	if a.Sig, rerr = str("sig", 128); rerr != nil {
+		return nil, rerr
+	}
+	iRaw, ok := m["issued"]
+	if !ok || isNull(iRaw) {
+		return nil, badRequest("auth.issued: missing")
+	}
+	t, err := decodeTime(iRaw)
+	if err != nil {
+		return nil, badRequest("auth.issued: %v", err)
+	}
+	a.Issued = t
+	if eRaw, ok := m["expires"]; ok && !isNull(eRaw) {
+		t, err := decodeTime(eRaw)
+		if err != nil {
+			return nil, badRequest("auth.expires: %v", err)
+		}
+		a.Expires = t
+	}
+	return &a, nil
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f || r == utf8.RuneError {
+			return false
+		}
+	}
+	return true
 }
 
 // DecodeReply decodes and checks a reply payload, for the control room.

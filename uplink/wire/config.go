@@ -108,6 +108,26 @@ type ConfigDesired struct {
 	Full bool `json:"full,omitempty"`
 	// Config is a JSON object with the keys of the YAML file.
 	Config json.RawMessage `json:"config"`
+	// Auth is the operator's signature of the change (package
+	// uplink/cmdauth, kind "config.desired", over SignedBytes); a unit
+	// that requires signed commands refuses a change without one.
+	Auth *Auth `json:"auth,omitempty"`
+}
+
+// SignedBytes are the bytes of a change its signature covers: version,
+// base version, requester, full and the configuration in compact JSON.
+func (d ConfigDesired) SignedBytes() ([]byte, error) {
+	var cfg bytes.Buffer
+	if err := json.Compact(&cfg, d.Config); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return json.Marshal(struct {
+		Version     int64           `json:"version"`
+		BaseVersion int64           `json:"base_version"`
+		RequestedBy string          `json:"requested_by"`
+		Full        bool            `json:"full"`
+		Config      json.RawMessage `json:"config"`
+	}{d.Version, d.BaseVersion, d.RequestedBy, d.Full, cfg.Bytes()})
 }
 
 // MaxConfigBytes bounds a config/desired payload.

@@ -166,6 +166,9 @@ type Storage struct {
 	// ProjectedRetentionDays is how many days of footage the disk holds at
 	// the current write rate (capped at retention.max_age).
 	ProjectedRetentionDays *float64 `json:"projected_retention_days"`
+	// RetentionDays is the retention in force (retention.max_age): footage
+	// older than that is deleted, unless under an evidence hold.
+	RetentionDays *float64 `json:"retention_days"`
 }
 
 // System is the payload of telemetry/system: the board itself.
