@@ -78,7 +78,7 @@ func (a *attester) chain(ctx context.Context, m *evidence.Manifest) error {
 		m.Segments = append(m.Segments, evidence.Segment{First: l.FirstSeq, SHA256: l.SHA256.String(), Link: l.Hash.String()})
 	}
 	m.Unsealed = p.Unsealed || len(p.Unchained) > 0
-	if h := p.Head; h != nil {
+	if h := p.Head; h != nil && h.Count > 0 {
 		m.Head = &evidence.Head{Count: h.Count, Link: h.Head.String(), Signed: h.Time.UTC()}
 	}
 	return nil

@@ -12,6 +12,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -121,6 +122,9 @@ type otaReceive struct {
 	cancel   context.CancelFunc
 	received func() int64
 	done     chan struct{} // closed when the receiving goroutine is over
+	// routed counts the chunk messages routed to the receiver, for the
+	// mid-download failpoint.
+	routed atomic.Int64
 }
 
 // newOTA builds the update component and registers ota.push and
@@ -156,10 +160,21 @@ func (o *otaUpdater) Run(ctx context.Context) error {
 	default:
 		close(o.ready)
 	}
-	o.publish(ctx)
 	o.mu.Lock()
 	inst := o.inst
 	o.mu.Unlock()
+	var bundle string
+	if inst != nil {
+		bundle = o.interrupted(inst)
+	}
+	o.publish(ctx)
+	if bundle != "" {
+		o.wg.Add(1)
+		go func() {
+			defer o.wg.Done()
+			o.install(ctx, inst, bundle)
+		}()
+	}
 	if inst != nil {
 		if rec := inst.Status(); rec.State == ota.StateTrial && rec.Target != nil && rec.Target.Version == version.Version {
 			o.trial(ctx, inst)
@@ -172,6 +187,37 @@ func (o *otaUpdater) Run(ctx context.Context) error {
 	}
 	o.mu.Unlock()
 	return nil
+}
+
+// interrupted deals, at the agent's start, with an update the agent was
+// stopped in the middle of (a power cut, a crash): a bundle received
+// whole but not yet installed is returned, to be installed now; a
+// transfer cut short is failed with a reason, so that the push waiting
+// for it reports at once (pushing again resumes from the chunks on disk).
+// Complete bundles left over by earlier updates are removed.
+func (o *otaUpdater) interrupted(inst *ota.Installer) string {
+	dir := filepath.Join(o.root, otaIncoming)
+	keep := ""
+	if rec := inst.Status(); rec.State == ota.StateDownloading {
+		v := ""
+		if rec.Target != nil {
+			v = rec.Target.Version
+		}
+		p := filepath.Join(dir, o.lastPush()+".bundle")
+		if _, err := os.Stat(p); err == nil && o.lastPush() != "" {
+			o.log.Info("the agent restarted after receiving an update; installing it now", "version", v)
+			keep = p
+		} else if err := inst.Fail(fmt.Sprintf("the unit restarted while receiving %s: push it again, it resumes from the chunks the unit has", v)); err != nil {
+			o.log.Warn("interrupted transfer not recorded", "err", err)
+		}
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "*.bundle"))
+	for _, p := range old {
+		if p != keep {
+			os.Remove(p)
+		}
+	}
+	return keep
 }
 
 // open reads the installer's state, or records why updates are off.
@@ -399,6 +445,9 @@ func (o *otaUpdater) onChunk(topic string, payload []byte) {
 	if r == nil || topic != o.topics.Join("ota", r.args.ID, "chunk") {
 		return
 	}
+	if chunks := (r.args.Size + int64(r.args.ChunkSize) - 1) / int64(r.args.ChunkSize); r.routed.Add(1) == (chunks+1)/2 {
+		ota.Failpoint(ota.FailMidDownload)
+	}
 	select {
 	case r.chunks <- append([]byte(nil), payload...):
 	default: // dropped: the sender sends it again
@@ -440,7 +489,13 @@ func (o *otaUpdater) receive(ctx context.Context, inst *ota.Installer, r *otaRec
 	}
 	o.mu.Unlock()
 	o.log.Info("update received; verifying and installing", "id", r.args.ID)
-	err = inst.Install(ctx, out)
+	o.install(ctx, inst, out)
+}
+
+// install verifies and installs a bundle received whole, activates it and
+// stops the agent for the launcher to start the new release.
+func (o *otaUpdater) install(ctx context.Context, inst *ota.Installer, out string) {
+	err := inst.Install(ctx, out)
 	os.Remove(out)
 	if err != nil {
 		o.log.Warn("update not installed", "err", err)
@@ -478,6 +533,7 @@ func (o *otaUpdater) trial(ctx context.Context, inst *ota.Installer) {
 		}
 		why := o.unhealthy()
 		if why == "" {
+			ota.Failpoint(ota.FailMidTrial)
 			if err := inst.Confirm(); err != nil {
 				o.log.Error("release not committed", "err", err)
 			} else {

@@ -311,7 +311,11 @@ func (r *Runner) handleDesired(ctx context.Context, u *Unit, d wire.ConfigDesire
 		r.report(ctx, u)
 		return false
 	}
-	d.RequestedBy = who
+	if strings.HasSuffix(who, " (signed)") {
+		// The history names who signed; an unsigned change keeps the
+		// name it gives (the audit trail marks it unverified).
+		d.RequestedBy = who
+	}
 	switch {
 	case st.Pending != nil:
 		return reject(fmt.Sprintf("version %d touches the link and is waiting to be confirmed until %s; send this change again after that", st.Pending.Version, st.Pending.Deadline.UTC().Format(time.RFC3339)))

@@ -35,6 +35,13 @@ type PushRequest struct {
 	// Wait bounds the wait for the outcome once the bundle has arrived
 	// (default 30 min: a trial window and a restart or two).
 	Wait time.Duration
+	// Full, when Bundle is a delta, is a full bundle of the same release:
+	// it is pushed instead when the unit does not run the binary the
+	// delta was made from, as its update status says before the push or
+	// its refusal of the delta says after.
+	Full string
+	// FellBack is called when Full is pushed instead of Bundle, with why.
+	FellBack func(why string)
 }
 
 // PushResult is how a push ended.
@@ -45,28 +52,125 @@ type PushResult struct {
 	// Status is the unit's update status with the outcome (Outcome():
 	// committed, rolled_back or rejected).
 	Status ota.Status
+	// Bundle is the bundle pushed: PushRequest.Full after a fall-back.
+	Bundle string
+	// FellBack says why the full bundle was pushed instead of the delta;
+	// "" when it was not.
+	FellBack string
 }
 
 // BundleVersion reads the version of a bundle's manifest without checking
 // its signature (the unit does): for messages only.
 func BundleVersion(r io.ReaderAt) string {
+	m, _ := BundleManifest(r)
+	return m.Version
+}
+
+// BundleManifest reads a bundle's manifest without checking its signature
+// (the unit does): for messages and for choosing what to send only.
+func BundleManifest(r io.ReaderAt) (ota.Manifest, error) {
 	var h [88]byte
 	if _, err := r.ReadAt(h[:], 0); err != nil {
-		return ""
+		return ota.Manifest{}, fmt.Errorf("control: not a release bundle (%w)", err)
 	}
 	n := binary.BigEndian.Uint32(h[12:16])
 	if n == 0 || n > 1<<16 {
+		return ota.Manifest{}, fmt.Errorf("control: not a release bundle: manifest length %d", n)
+	}
+	b := make([]byte, n)
+	if _, err := r.ReadAt(b, 88); err != nil {
+		return ota.Manifest{}, fmt.Errorf("control: release bundle truncated in its manifest (%w)", err)
+	}
+	var m ota.Manifest
+	if err := json.Unmarshal(b, &m); err != nil {
+		return ota.Manifest{}, fmt.Errorf("control: release bundle manifest unreadable: %w", err)
+	}
+	return m, nil
+}
+
+func bundleManifestFile(path string) (ota.Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return ota.Manifest{}, fmt.Errorf("control: %w", err)
+	}
+	defer f.Close()
+	m, err := BundleManifest(f)
+	if err != nil {
+		return m, fmt.Errorf("%w: %s", err, path)
+	}
+	return m, nil
+}
+
+// deltaMismatch says why the delta m cannot be installed by a unit whose
+// update status is st, or "" when it can, or when st does not tell.
+func deltaMismatch(m ota.Manifest, st ota.Status) string {
+	if !m.IsDelta() || st.Running.SHA256 == "" || st.Running.SHA256 == m.DeltaBaseSHA256 {
 		return ""
 	}
-	m := make([]byte, n)
-	if _, err := r.ReadAt(m, 88); err != nil {
-		return ""
+	return fmt.Sprintf("the delta %s was made from the binary with sha256 %.12s…, the unit runs %s with sha256 %.12s…",
+		m.Version, m.DeltaBaseSHA256, st.Running.Version, st.Running.SHA256)
+}
+
+// PushRelease sends a release bundle to a unit (ota.push, then the
+// chunks on ota/<id>/chunk, resuming from what the unit has) and waits for
+// the outcome: committed, rolled back or rejected. A unit that defers the
+// update (battery, data budget) answers the push with an error saying so.
+// With r.Full, a delta the unit cannot apply gives way to the full bundle
+// (see PushRequest.Full).
+func (c *Client) PushRelease(ctx context.Context, r PushRequest) (PushResult, error) {
+	status := func(ctx context.Context) (ota.Status, error) {
+		st, _, err := c.OTAStatus(ctx, r.Unit)
+		return st, err
 	}
-	var v struct {
-		Version string `json:"version"`
+	return pushWithFallback(ctx, r, status, func(ctx context.Context, bundle string) (PushResult, error) {
+		return c.pushBundle(ctx, r, bundle)
+	})
+}
+
+// pushWithFallback pushes r.Bundle with push, or r.Full instead when
+// r.Bundle is a delta the unit cannot apply: known from its status before
+// sending anything, or from its refusal of the delta.
+func pushWithFallback(ctx context.Context, r PushRequest, status func(context.Context) (ota.Status, error), push func(context.Context, string) (PushResult, error)) (PushResult, error) {
+	if r.Full == "" {
+		return push(ctx, r.Bundle)
 	}
-	json.Unmarshal(m, &v)
-	return v.Version
+	m, err := bundleManifestFile(r.Bundle)
+	if err != nil {
+		return PushResult{}, err
+	}
+	if !m.IsDelta() {
+		return PushResult{}, fmt.Errorf("control: %s is a full bundle already: give a delta bundle with a full one, or the full one alone", r.Bundle)
+	}
+	full, err := bundleManifestFile(r.Full)
+	if err != nil {
+		return PushResult{}, err
+	}
+	if full.IsDelta() || full.Version != m.Version || full.SHA256 != m.SHA256 {
+		return PushResult{}, fmt.Errorf("control: %s (%s) is not the full bundle of the delta %s (%s): build both from the same binary", r.Full, full.Version, r.Bundle, m.Version)
+	}
+	fallBack := func(why string) (PushResult, error) {
+		if r.FellBack != nil {
+			r.FellBack(why)
+		}
+		res, err := push(ctx, r.Full)
+		res.FellBack = why
+		return res, err
+	}
+	st, err := status(ctx)
+	if err != nil {
+		return PushResult{}, err
+	}
+	if why := deltaMismatch(m, st); why != "" {
+		return fallBack(why)
+	}
+	res, err := push(ctx, r.Bundle)
+	if err != nil || res.Status.Outcome() != "rejected" {
+		return res, err
+	}
+	if why := deltaMismatch(m, res.Status); why != "" {
+		return fallBack(why + " (the unit refused the delta: " + res.Status.Reason + ")")
+	}
+	return res, nil
 }
 
 // OTAStatus reads a unit's retained update status.
@@ -115,13 +219,12 @@ func (c *Client) FleetOTA(ctx context.Context) (map[string]ota.Status, error) {
 	}
 }
 
-// PushRelease sends a release bundle to a unit (ota.push, then the
-// chunks on ota/<id>/chunk, resuming from what the unit has) and waits for
-// the outcome: committed, rolled back or rejected. A unit that defers the
-// update (battery, data budget) answers the push with an error saying so.
-func (c *Client) PushRelease(ctx context.Context, r PushRequest) (PushResult, error) {
-	var res PushResult
-	f, err := os.Open(r.Bundle)
+// pushBundle pushes one bundle and waits for the outcome. An outcome of
+// this push published while it is still being sent (the unit restarted
+// and failed the transfer cut short) ends the sending at once.
+func (c *Client) pushBundle(ctx context.Context, r PushRequest, bundle string) (PushResult, error) {
+	res := PushResult{Bundle: bundle}
+	f, err := os.Open(bundle)
 	if err != nil {
 		return res, fmt.Errorf("control: %w", err)
 	}
@@ -129,7 +232,7 @@ func (c *Client) PushRelease(ctx context.Context, r PushRequest) (PushResult, er
 	h := sha256.New()
 	size, err := io.Copy(h, f)
 	if err != nil {
-		return res, fmt.Errorf("control: reading %s: %w", r.Bundle, err)
+		return res, fmt.Errorf("control: reading %s: %w", bundle, err)
 	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if r.ChunkSize == 0 {
@@ -144,7 +247,7 @@ func (c *Client) PushRelease(ctx context.Context, r PushRequest) (PushResult, er
 	args := ota.PushArgs{ID: ota.PushID(sum), Version: BundleVersion(f), Size: size, SHA256: sum, ChunkSize: r.ChunkSize, Window: r.Window}
 	res.ID, res.Version = args.ID, args.Version
 	if err := args.Validate(); err != nil {
-		return res, fmt.Errorf("control: %s: %w", r.Bundle, err)
+		return res, fmt.Errorf("control: %s: %w", bundle, err)
 	}
 	tp := c.topics(r.Unit)
 
@@ -189,8 +292,45 @@ func (c *Client) PushRelease(ctx context.Context, r PushRequest) (PushResult, er
 		r.Started(args.Version, size, res.Resumed, m.Chunks)
 	}
 
+	// This push's statuses: saved after the one before, for this bundle.
+	mine := func(payload []byte) (ota.Status, bool) {
+		var st ota.Status
+		if json.Unmarshal(payload, &st) != nil || st.Push != args.ID || st.Updated.Equal(before.Updated) {
+			return st, false
+		}
+		return st, true
+	}
+	// While the chunks are sent, an outcome ends the sending: the unit
+	// restarted and failed the transfer it lost, and says so.
+	sendCtx, stopSend := context.WithCancel(ctx)
+	defer stopSend()
+	var early *ota.Status
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		for {
+			select {
+			case msg := <-stSub.ch:
+				st, ok := mine(msg.payload)
+				if !ok {
+					continue
+				}
+				if r.State != nil {
+					r.State(st)
+				}
+				if st.Outcome() != "" {
+					early = &st
+					stopSend()
+					return
+				}
+			case <-sendCtx.Done():
+				return
+			}
+		}
+	}()
+
 	acks := make(chan clip.Ack, 64)
-	fwdCtx, stopFwd := context.WithCancel(ctx)
+	fwdCtx, stopFwd := context.WithCancel(sendCtx)
 	fwdDone := make(chan struct{})
 	go func() {
 		defer close(fwdDone)
@@ -214,11 +354,17 @@ func (c *Client) PushRelease(ctx context.Context, r PushRequest) (PushResult, er
 			}
 		}
 	}()
-	sr, err := clip.Send(ctx, c.log, c.c, tp.Join("ota", args.ID, "chunk"), m, f, have, acks, clip.SendOptions{Idle: 2 * time.Minute})
+	sr, err := clip.Send(sendCtx, c.log, c.c, tp.Join("ota", args.ID, "chunk"), m, f, have, acks, clip.SendOptions{Idle: 2 * time.Minute})
 	stopFwd()
 	<-fwdDone
+	stopSend()
+	<-watchDone
+	if early != nil {
+		res.Status = *early
+		return res, nil
+	}
 	if err != nil {
-		return res, fmt.Errorf("control: sending %s to %s: %w (push again to resume)", r.Bundle, r.Unit, err)
+		return res, fmt.Errorf("control: sending %s to %s: %w (push again to resume)", bundle, r.Unit, err)
 	}
 	if sr.Cancelled {
 		return res, fmt.Errorf("control: unit %s cancelled the transfer of %s", r.Unit, args.ID)
@@ -234,8 +380,8 @@ func (c *Client) PushRelease(ctx context.Context, r PushRequest) (PushResult, er
 		case <-wait.C:
 			return res, fmt.Errorf("control: unit %s sent no outcome for %s within %s: see 'outpostctl ota status %s'", r.Unit, args.ID, r.Wait, r.Unit)
 		case msg := <-stSub.ch:
-			var st ota.Status
-			if json.Unmarshal(msg.payload, &st) != nil || st.Push != args.ID || st.Updated.Equal(before.Updated) {
+			st, ok := mine(msg.payload)
+			if !ok {
 				continue
 			}
 			if r.State != nil {

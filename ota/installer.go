@@ -353,6 +353,7 @@ func (i *Installer) Install(ctx context.Context, bundlePath string) error {
 	if !i.in(ok...) {
 		return i.stateErr("install", ok...)
 	}
+	Failpoint(FailMidVerify)
 	b, f, err := VerifyFile(bundlePath, i.cfg.Keys, i.target())
 	if err != nil {
 		var r *RefusedError
@@ -380,6 +381,7 @@ func (i *Installer) Install(ctx context.Context, bundlePath string) error {
 	if err := i.save(Record{State: StateVerified, Running: i.rec.Running, Previous: i.rec.Previous, Target: tgt, Bundle: bundlePath}); err != nil {
 		return err
 	}
+	Failpoint(FailAfterVerified)
 	var base []byte
 	if m.IsDelta() {
 		base, err = os.ReadFile(i.slotPath(i.rec.Running.Name))
@@ -389,7 +391,11 @@ func (i *Installer) Install(ctx context.Context, bundlePath string) error {
 		}
 	}
 	_, err = i.writeSlot(ctx, slot, func(w io.Writer) error {
-		return Decode(ctx, m, b.Payload(), base, w)
+		if err := Decode(ctx, m, b.Payload(), base, w); err != nil {
+			return err
+		}
+		Failpoint(FailMidInstall)
+		return nil
 	})
 	if err == nil {
 		err = i.checkSlot(*tgt)
@@ -402,7 +408,11 @@ func (i *Installer) Install(ctx context.Context, bundlePath string) error {
 	}
 	r := i.rec
 	r.State = StateInstalled
-	return i.save(r)
+	if err := i.save(r); err != nil {
+		return err
+	}
+	Failpoint(FailAfterInstalled)
+	return nil
 }
 
 // writeSlot writes a binary into slot: a temporary file, synced, renamed
@@ -472,7 +482,13 @@ func (i *Installer) Activate() error {
 	if !i.in(StateInstalled) {
 		return i.stateErr("activate", StateInstalled)
 	}
-	return i.activate(i.cfg.Clock.Now())
+	if err := i.activate(i.cfg.Clock.Now()); err != nil {
+		return err
+	}
+	// Here, not in activate: the launcher activates too (Resume), and
+	// must not be the process killed.
+	Failpoint(FailAfterSwitch)
+	return nil
 }
 
 func (i *Installer) activate(now time.Time) error {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -98,7 +99,8 @@ func (k *releaseKit) bundleBytes(t *testing.T, bin []byte, o ota.BuildOptions) s
 	if _, err := ota.Build(&buf, k.key, bin, o); err != nil {
 		t.Fatal(err)
 	}
-	p := filepath.Join(k.dir, fmt.Sprintf("%s-%s-%d.bundle", o.Version, o.Arch, buf.Len()))
+	sum := sha256.Sum256(buf.Bytes())
+	p := filepath.Join(k.dir, fmt.Sprintf("%s-%s-%x.bundle", o.Version, o.Arch, sum[:6]))
 	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -110,6 +112,8 @@ type otaUnit struct {
 	id, cfg, data string
 	cmd           *exec.Cmd
 	out           *syncBuffer
+	// env is added to the launcher's environment (and so the agent's).
+	env []string
 }
 
 func newOTAUnit(t *testing.T, b *testbroker.Broker, id string, k *releaseKit) *otaUnit {
@@ -146,6 +150,7 @@ ota:
 func (u *otaUnit) launch(t *testing.T, bin string) {
 	t.Helper()
 	cmd := exec.Command(bin, "launch", "--config", u.cfg)
+	cmd.Env = append(os.Environ(), u.env...)
 	if u.out == nil {
 		u.out = &syncBuffer{}
 		t.Cleanup(func() {

@@ -15,12 +15,14 @@ import (
 )
 
 const otaUsage = `usage:
-  outpostctl ota push UNIT BUNDLE [--wait 30m] [--chunk-size N] [--window N]
+  outpostctl ota push UNIT BUNDLE [--full FULL_BUNDLE] [--wait 30m] [--chunk-size N] [--window N]
       send a signed release bundle to a unit and wait for the outcome: committed
-      (the new release runs and is healthy), rolled_back or rejected
+      (the new release runs and is healthy), rolled_back or rejected; with --full,
+      BUNDLE is a delta and FULL_BUNDLE the full bundle of the same release, sent
+      instead to a unit that does not run the binary the delta was made from
   outpostctl ota status [UNIT]
       the units' update state: the version running, the last update and its outcome
-  outpostctl ota rollout (--units a,b,c | --all) [--canary 10%] [--max-failures 0] BUNDLE
+  outpostctl ota rollout (--units a,b,c | --all) [--canary 10%] [--max-failures 0] [--full FULL_BUNDLE] BUNDLE
       push to the canaries first, then, unless more of them failed than
       --max-failures (a count, or a share such as 20%), to the rest
 Exit status: 0 committed; 1 rolled back, rejected or failed; 6 refused or deferred by the unit.`
@@ -51,6 +53,7 @@ type pushFlags struct {
 	canary, maxF string
 	units        string
 	all          bool
+	full         string
 }
 
 func (p *pushFlags) register(g *globals, name string) func([]string) ([]string, bool) {
@@ -58,6 +61,7 @@ func (p *pushFlags) register(g *globals, name string) func([]string) ([]string, 
 	fs.DurationVar(&p.wait, "wait", 30*time.Minute, "how long to wait for the outcome once the bundle has arrived")
 	fs.IntVar(&p.chunk, "chunk-size", 64<<10, "bytes per chunk")
 	fs.IntVar(&p.win, "window", 8, "chunks unacknowledged at once")
+	fs.StringVar(&p.full, "full", "", "with a delta BUNDLE: the full bundle of the same release, sent instead to units that do not run the delta's base binary")
 	if name == "rollout" {
 		fs.StringVar(&p.units, "units", "", "the units, comma-separated")
 		fs.BoolVar(&p.all, "all", false, "every unit the broker knows")
@@ -105,7 +109,13 @@ func (g *globals) push(ctx context.Context, c *control.Client, unit, bundle stri
 	}
 	lastPct := -1
 	var mu sync.Mutex
-	req := control.PushRequest{Unit: unit, Bundle: bundle, ChunkSize: p.chunk, Window: p.win, Wait: p.wait}
+	req := control.PushRequest{Unit: unit, Bundle: bundle, ChunkSize: p.chunk, Window: p.win, Wait: p.wait, Full: p.full}
+	req.FellBack = func(why string) {
+		mu.Lock()
+		lastPct = -1
+		mu.Unlock()
+		say("sending the full bundle %s instead of the delta: %s", p.full, why)
+	}
 	req.Progress = func(have, total int64) {
 		mu.Lock()
 		defer mu.Unlock()
@@ -113,7 +123,7 @@ func (g *globals) push(ctx context.Context, c *control.Client, unit, bundle stri
 		if pct/10 > lastPct/10 || lastPct < 0 {
 			lastPct = pct
 			if verbose && !g.json {
-				fmt.Fprintf(g.env.Stderr, "%s: sent %d%% (%s of %s)\n", unit, pct, human(have), human(total))
+				fmt.Fprintf(g.env.Stderr, "%s: sent %d%% (%s of %s on the unit)\n", unit, pct, human(have), human(total))
 			}
 		}
 	}
@@ -300,6 +310,8 @@ func otaRolloutCmd(ctx context.Context, g *globals, args []string) int {
 				switch {
 				case err != nil:
 					o, line = "failed", fmt.Sprintf("%s: failed: %v", u, err)
+				case o == "committed" && res.FellBack != "":
+					line = fmt.Sprintf("%s: committed %s (the full bundle: %s)", u, res.Status.Running.Version, res.FellBack)
 				case o == "committed":
 					line = fmt.Sprintf("%s: committed %s", u, res.Status.Running.Version)
 				default:
