@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -87,7 +88,7 @@ security:
 	if unitKey == "" {
 		t.Fatalf("outpost provision printed no key:\n%s", prov)
 	}
-	startRun(t, path)
+	run, _ := startRun(t, path)
 	waitOnline(t, b, id)
 	signed := func(args ...string) (string, string, int) {
 		return ctl(t, b, append([]string{"--sign-key", signKey}, args...)...)
@@ -211,6 +212,77 @@ security:
 		return r.Version == start.Version+1 && r.Result == wire.ConfigApplied
 	})
 
+	// Requests sent by hand through the broker, as an attacker with a
+	// broker account could: each is refused, and a signed request seen
+	// before is refused after the unit restarts too.
+	raw := func(id string, sign func(*wire.Request)) []byte {
+		req := wire.Request{Header: wire.NewHeader(time.Now()), ID: id}
+		sign(&req)
+		p, _ := json.Marshal(req)
+		return p
+	}
+	now := time.Now()
+	genuine := raw("replayed-1", func(r *wire.Request) { must(t, cmdauth.Sign(priv, name, id, "ping", r, now, 10*time.Minute)) })
+	forged := []struct{ id, why string }{
+		{"expired-1", "expired"}, {"other-unit-1", "another unit"}, {"altered-1", "changed after signing"},
+	}
+	publish := func(payload []byte) {
+		t.Helper()
+		if out, err := exec.Command("mosquitto_pub", "-h", b.Host, "-p", fmt.Sprint(b.Port), "-q", "1", "-t", "outpost/"+id+"/cmd/ping", "-m", string(payload)).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_pub: %v: %s", err, out)
+		}
+	}
+	publish(genuine)
+	publish(raw("expired-1", func(r *wire.Request) { must(t, cmdauth.Sign(priv, name, id, "ping", r, now.Add(-2*time.Hour), time.Hour)) }))
+	publish(raw("other-unit-1", func(r *wire.Request) { must(t, cmdauth.Sign(priv, name, "cam-other", "ping", r, now, time.Minute)) }))
+	publish(raw("altered-1", func(r *wire.Request) {
+		must(t, cmdauth.Sign(priv, name, id, "ping", r, now, time.Minute))
+		r.Auth.Expires = r.Auth.Expires.Add(time.Hour)
+	}))
+	waitAudit(t, signed, id, "altered-1")
+	run.Process.Signal(syscall.SIGTERM)
+	run.Wait()
+	startRun(t, path)
+	waitOnline(t, b, id)
+	publish(genuine) // the same signed request again, after the restart
+	var entries []auditEntry
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(300 * time.Millisecond) {
+		entries = auditEntries(t, signed, id)
+		n := 0
+		for _, e := range entries {
+			if e.RequestID == "replayed-1" {
+				n++
+			}
+		}
+		if n == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replayed request is in the audit trail %d times, want twice", n)
+		}
+	}
+	for _, f := range append(forged, struct{ id, why string }{"replayed-1", "replay"}) {
+		var results []string
+		for _, e := range entries {
+			if e.RequestID == f.id {
+				results = append(results, e.Result+": "+e.Detail)
+			}
+		}
+		want := []string{"unauthorized"}
+		if f.id == "replayed-1" {
+			want = []string{"ok", "unauthorized"} // run once, refused when replayed
+		}
+		if len(results) != len(want) {
+			t.Fatalf("request %s (%s): audit has %q, want %q", f.id, f.why, results, want)
+		}
+		for i := range want {
+			if !strings.HasPrefix(results[i], want[i]) {
+				t.Fatalf("request %s (%s): audit has %q, want %q", f.id, f.why, results, want)
+			}
+		}
+		t.Logf("%s (%s): %s", f.id, f.why, results[len(results)-1])
+	}
+
 	// The audit trail lists the pull with its recipient, and the refusals.
 	var audit string
 	deadline := time.Now().Add(20 * time.Second)
@@ -239,6 +311,50 @@ security:
 	if refused < 2 {
 		t.Errorf("audit: %d refusals listed, want the unsigned snapshot and the unsigned configuration", refused)
 	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+type auditEntry struct {
+	Seq       uint64 `json:"seq"`
+	Action    string `json:"action"`
+	RequestID string `json:"request_id"`
+	Result    string `json:"result"`
+	Detail    string `json:"detail"`
+}
+
+// auditEntries reads the unit's whole audit trail.
+func auditEntries(t *testing.T, signed func(...string) (string, string, int), unit string) []auditEntry {
+	t.Helper()
+	out, errs, code := signed("audit", unit, "--since", "all", "--json")
+	if code != 0 {
+		t.Fatalf("audit --json: exit %d: %s", code, errs)
+	}
+	var l struct {
+		Entries []auditEntry `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(out), &l); err != nil {
+		t.Fatalf("audit --json: %v: %s", err, out)
+	}
+	return l.Entries
+}
+
+// waitAudit waits until the unit's audit trail mentions what (a request
+// id, or a word of a detail).
+func waitAudit(t *testing.T, signed func(...string) (string, string, int), unit, what string) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(300 * time.Millisecond) {
+		out, _, code := signed("audit", unit, "--since", "all", "--json")
+		if code == 0 && strings.Contains(out, what) {
+			return
+		}
+	}
+	t.Fatalf("the audit trail never mentioned %q", what)
 }
 
 // checkMasked decodes a 1280x720 frame and checks that the masked area is
