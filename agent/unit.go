@@ -88,6 +88,7 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 	}
 	fo := footage.OptionsFromConfig(cfg.Recording, cfg.Retention)
 	fo.UnitID, fo.HeadEvery = cfg.Unit.ID, cfg.Privacy.SignEvery.D()
+	fo.KeyFile = cfg.Privacy.EncryptionKeyFile
 	if key != nil {
 		fo.Signer = key
 	}

@@ -3,6 +3,7 @@ package footage_test
 import (
 	"bufio"
 	"context"
+	"encoding/hex"
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
@@ -22,6 +23,9 @@ import (
 // The crash test re-executes the test binary as a child that records until
 // it is killed; TestMain sends it to crashChild.
 const crashEnv = "FOOTAGE_CRASH_CHILD_DIR"
+
+// crashKeyEnv, when set, holds the hex key the child encrypts with.
+const crashKeyEnv = "FOOTAGE_CRASH_CHILD_KEY"
 
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(crashEnv); dir != "" {
@@ -49,7 +53,16 @@ func crashOpts() footage.Options {
 // "S seq" after each sync (every frame up to seq is then durable). It
 // runs until killed.
 func crashChild(dir string) {
-	s, err := footage.Open(dir, crashOpts(), nil, clock.Real{})
+	o := crashOpts()
+	if k := os.Getenv(crashKeyEnv); k != "" {
+		key, err := hex.DecodeString(k)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child: key:", err)
+			os.Exit(2)
+		}
+		o.EncryptionKey = key
+	}
+	s, err := footage.Open(dir, o, nil, clock.Real{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "child: open:", err)
 		os.Exit(2)
@@ -93,7 +106,22 @@ func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the crash test takes about 20 s; run without -short")
 	}
+	crashTest(t, 200, nil)
+}
+
+// TestCrashEncrypted is the crash test, shorter, with encryption on: the
+// torn tails cut at recovery are then of sealed records.
+func TestCrashEncrypted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the crash test starts 50 processes; run without -short")
+	}
+	crashTest(t, 50, testKey(4))
+}
+
+func crashTest(t *testing.T, cycles int, key []byte) {
 	dir := t.TempDir()
+	opts := crashOpts()
+	opts.EncryptionKey = key
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +130,6 @@ func TestCrash(t *testing.T) {
 	durable := map[uint64]uint32{} // every frame reported synced, ever
 	var lastSeq uint64
 	start := time.Now()
-	const cycles = 200
 	killedMidWrite := 0
 	var firstLine, reopen time.Duration // time children took to record, and reopening took
 	for cycle := 0; cycle < cycles; cycle++ {
@@ -111,6 +138,9 @@ func TestCrash(t *testing.T) {
 		}
 		cmd := exec.Command(exe, "-test.run=^$")
 		cmd.Env = append(os.Environ(), crashEnv+"="+dir)
+		if key != nil {
+			cmd.Env = append(cmd.Env, crashKeyEnv+"="+hex.EncodeToString(key))
+		}
 		var stderr strings.Builder
 		cmd.Stderr = &stderr
 		stdout, err := cmd.StdoutPipe()
@@ -180,7 +210,7 @@ func TestCrash(t *testing.T) {
 
 		// Reopen (recovering) and check this run's durable frames.
 		ro := time.Now()
-		s, err := footage.Open(dir, crashOpts(), testLog(t), clock.Real{})
+		s, err := footage.Open(dir, opts, testLog(t), clock.Real{})
 		if err != nil {
 			t.Fatalf("cycle %d: reopen: %v", cycle, err)
 		}
@@ -216,7 +246,7 @@ func TestCrash(t *testing.T) {
 
 	// At the end: every frame ever reported synced is there and intact,
 	// the store verifies clean, and recording goes on.
-	s := openStore(t, dir, crashOpts(), clock.Real{})
+	s := openStore(t, dir, opts, clock.Real{})
 	seen := 0
 	if _, err := s.FramesBySeq(context.Background(), 0, ^uint64(0), func(f footage.Frame) error {
 		if c, ok := durable[f.Seq]; ok {

@@ -46,7 +46,8 @@ func (s *Store) Events(ctx context.Context, from, to time.Time, fn func(Event) e
 					return fmt.Errorf("footage: open segment %s: %w", v.seg.name, err)
 				}
 			}
-			buf, _, err = readRecord(file, e, buf)
+			var data []byte
+			buf, data, _, err = s.readPayload(file, v, e, buf)
 			if errors.Is(err, errCorrupt) {
 				s.damagedRead(v.seg.name, e)
 				continue
@@ -55,7 +56,7 @@ func (s *Store) Events(ctx context.Context, from, to time.Time, fn func(Event) e
 				file.Close()
 				return fmt.Errorf("footage: read segment %s: %w", v.seg.name, err)
 			}
-			ev := Event{Seq: e.seq, Time: fromNano(eff), Kind: string(buf[recHeaderSize : recHeaderSize+int(e.length)])}
+			ev := Event{Seq: e.seq, Time: fromNano(eff), Kind: string(data)}
 			if err := fn(ev); err != nil {
 				file.Close()
 				return err

@@ -104,7 +104,7 @@ func (s *Store) exportFrames(ctx context.Context, vs []segView, from, to int64, 
 					return skipped, fmt.Errorf("footage: open segment %s: %w", v.seg.name, err)
 				}
 			}
-			buf, _, err := readRecord(f, e, fw.sampleBuf(recHeaderSize+int(e.length)))
+			_, data, _, err := s.readPayload(f, v, e, fw.sampleBuf(recHeaderSize+int(e.length)))
 			if errors.Is(err, errCorrupt) {
 				skipped++
 				s.damagedRead(v.seg.name, e)
@@ -114,7 +114,7 @@ func (s *Store) exportFrames(ctx context.Context, vs []segView, from, to int64, 
 				f.Close()
 				return skipped, fmt.Errorf("footage: read segment %s: %w", v.seg.name, err)
 			}
-			if err := fw.add(eff, buf[recHeaderSize:recHeaderSize+int(e.length)]); err != nil {
+			if err := fw.add(eff, data); err != nil {
 				f.Close()
 				return skipped, err
 			}

@@ -18,6 +18,10 @@ const (
 	// schemaVersion is written in every segment header and in the index
 	// file. A reader refuses a version it does not know.
 	schemaVersion = 1
+	// schemaEncrypted is the segment schema version of a segment whose
+	// frame and event payloads are encrypted (see doc.go, Encryption at
+	// rest); its header holds the key id in place of the reserved word.
+	schemaEncrypted = 2
 
 	segHeaderSize  = 40
 	recHeaderSize  = 40
@@ -176,7 +180,10 @@ type segHeader struct {
 	run      uint32
 	firstSeq uint64
 	created  int64
+	keyID    uint32 // schemaEncrypted: id of the key (see keyID)
 }
+
+func (h segHeader) encrypted() bool { return h.version == schemaEncrypted }
 
 func (h segHeader) encode() []byte {
 	b := make([]byte, segHeaderSize)
@@ -185,6 +192,9 @@ func (h segHeader) encode() []byte {
 	binary.LittleEndian.PutUint32(b[12:], h.run)
 	binary.LittleEndian.PutUint64(b[16:], h.firstSeq)
 	binary.LittleEndian.PutUint64(b[24:], uint64(h.created))
+	if h.encrypted() {
+		binary.LittleEndian.PutUint32(b[32:], h.keyID)
+	}
 	binary.LittleEndian.PutUint32(b[36:], crc32.Checksum(b[:36], castagnoli))
 	return b
 }
@@ -202,8 +212,12 @@ func decodeSegHeader(b []byte) (segHeader, error) {
 		firstSeq: binary.LittleEndian.Uint64(b[16:]),
 		created:  int64(binary.LittleEndian.Uint64(b[24:])),
 	}
-	if h.version != schemaVersion {
-		return h, fmt.Errorf("segment schema version %d is not supported (this build reads %d): use a newer outpost", h.version, schemaVersion)
+	switch h.version {
+	case schemaVersion:
+	case schemaEncrypted:
+		h.keyID = binary.LittleEndian.Uint32(b[32:])
+	default:
+		return h, fmt.Errorf("segment schema version %d is not supported (this build reads %d and %d): use a newer outpost", h.version, schemaVersion, schemaEncrypted)
 	}
 	return h, nil
 }
@@ -305,9 +319,19 @@ type summary struct {
 	maxTime    int64 // highest raw frame time
 	dataEnd    int64 // end of the last record: the footer starts here
 	size       int64 // file size when sealed
-	frameBytes int64 // payload bytes of frames
+	frameBytes int64 // payload bytes of frames (as stored)
+	flags      uint32
 	clocks     []clockEntry
 }
+
+// Summary flags, persisted in the summary's flags word.
+const (
+	// sumEncrypted: the segment's frame and event payloads are encrypted
+	// (its header has schema version schemaEncrypted).
+	sumEncrypted = 1 << 0
+)
+
+func (s *summary) encrypted() bool { return s.flags&sumEncrypted != 0 }
 
 const summaryFixedSize = 8 + 8 + 4 + 4 + 4 + 4 + 4 + 4 + 2 + 2 + 8*4 + 8 + 8 + 8 + 4 + 4
 
@@ -332,7 +356,7 @@ func (s *summary) encode(b []byte) []byte {
 	le.PutUint64(f[84:], uint64(s.size))
 	le.PutUint64(f[92:], uint64(s.frameBytes))
 	le.PutUint32(f[100:], uint32(len(s.clocks)))
-	le.PutUint32(f[104:], 0)
+	le.PutUint32(f[104:], s.flags)
 	b = append(b, f[:]...)
 	var c [clockEntrySize]byte
 	for _, e := range s.clocks {
@@ -366,6 +390,7 @@ func decodeSummary(b []byte) (summary, int, error) {
 		dataEnd:    int64(le.Uint64(b[76:])),
 		size:       int64(le.Uint64(b[84:])),
 		frameBytes: int64(le.Uint64(b[92:])),
+		flags:      le.Uint32(b[104:]),
 	}
 	copy(s.codec[:], b[36:40])
 	n := int(le.Uint32(b[100:]))

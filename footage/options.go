@@ -59,6 +59,18 @@ type Options struct {
 	HeadEvery time.Duration
 	// UnitID names the unit in signed heads; optional.
 	UnitID string
+	// KeyFile, when set, is the footage encryption key's file
+	// (config.Privacy.EncryptionKeyFile): Open reads it with LoadKey and
+	// refuses to open the store if it cannot, so that footage is never
+	// recorded in clear when encryption was asked for. New segments are
+	// then encrypted (see doc.go, Encryption at rest); segments recorded
+	// in clear before stay readable.
+	KeyFile string
+	// EncryptionKey is the key itself (KeySize bytes), for callers that
+	// hold it; it takes the place of KeyFile. Without either, segments are
+	// written in clear, and reading encrypted ones fails with ErrNoKey
+	// (listing, retention, holds and Verify still work).
+	EncryptionKey []byte
 	// OnFault is told of each fault raised or cleared. It is called on
 	// the store's or recorder's goroutine and must not block.
 	OnFault func(Fault)
@@ -115,8 +127,8 @@ func (o *Options) fill() error {
 	if o.MaxFrameSize <= 0 {
 		o.MaxFrameSize = d.MaxFrameSize
 	}
-	if o.MaxFrameSize > maxRecord {
-		return fmt.Errorf("footage: max frame size %d is above the format's limit %d", o.MaxFrameSize, maxRecord)
+	if o.MaxFrameSize > maxRecord-sealOverhead {
+		return fmt.Errorf("footage: max frame size %d is above the format's limit %d", o.MaxFrameSize, maxRecord-sealOverhead)
 	}
 	if o.TimelapseInterval <= 0 {
 		o.TimelapseInterval = d.TimelapseInterval

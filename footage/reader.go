@@ -151,7 +151,8 @@ func (s *Store) query(ctx context.Context, vs []segView, keep func(eff int64, e 
 					}
 				}
 				var h recHeader
-				buf, h, err = readRecord(f, e, buf)
+				var data []byte
+				buf, data, h, err = s.readPayload(f, v, e, buf)
 				if errors.Is(err, errCorrupt) {
 					skipped++
 					s.damagedRead(v.seg.name, e)
@@ -161,7 +162,7 @@ func (s *Store) query(ctx context.Context, vs []segView, keep func(eff int64, e 
 					f.Close()
 					return skipped, fmt.Errorf("footage: read segment %s: %w", v.seg.name, err)
 				}
-				fr.Data = buf[recHeaderSize : recHeaderSize+int(e.length)]
+				fr.Data = data
 				fr.Codec, fr.Width, fr.Height = codecOf(h.codec), int(h.width), int(h.height)
 			}
 			if err := fn(fr); err != nil {
@@ -284,7 +285,7 @@ func (s *Store) Nearest(ctx context.Context, at time.Time, within time.Duration)
 		if err != nil {
 			return Frame{}, fmt.Errorf("footage: open segment %s: %w", c.v.seg.name, err)
 		}
-		buf, h, err := readRecord(f, c.e, nil)
+		_, data, h, err := s.readPayload(f, c.v, c.e, nil)
 		f.Close()
 		if errors.Is(err, errCorrupt) {
 			s.damagedRead(c.v.seg.name, c.e)
@@ -295,26 +296,29 @@ func (s *Store) Nearest(ctx context.Context, at time.Time, within time.Duration)
 		}
 		return Frame{Seq: c.e.seq, Time: fromNano(c.eff), RawTime: fromNano(c.e.time), Flags: c.e.flags,
 			Codec: codecOf(h.codec), Width: int(h.width), Height: int(h.height),
-			Data: buf[recHeaderSize : recHeaderSize+int(c.e.length)]}, nil
+			Data: data}, nil
 	}
 	return Frame{}, fmt.Errorf("%w: nothing within %s of %s", ErrNoFootage, within, at.Format(time.RFC3339))
 }
 
 // SegmentInfo describes a segment, for listings.
 type SegmentInfo struct {
-	Name            string
-	FirstSeq        uint64
-	LastSeq         uint64
-	Run             uint32
-	Frames          int
-	Events          int
-	Damaged         int // damaged records skipped
-	Start, End      time.Time
-	ClockSet        bool // times are from a set clock (after 2020)
-	Codec           camera.Codec
-	Width, Height   int
-	Size            int64
-	Sealed, Held    bool
+	Name          string
+	FirstSeq      uint64
+	LastSeq       uint64
+	Run           uint32
+	Frames        int
+	Events        int
+	Damaged       int // damaged records skipped
+	Start, End    time.Time
+	ClockSet      bool // times are from a set clock (after 2020)
+	Codec         camera.Codec
+	Width, Height int
+	Size          int64
+	Sealed, Held  bool
+	// Encrypted: its pictures and events are encrypted at rest (see
+	// doc.go, Encryption at rest).
+	Encrypted       bool
 	SideFiles       []string
 	ClockCorrection time.Duration // added to the raw times
 }
@@ -332,7 +336,7 @@ func (s *Store) Segments() []SegmentInfo {
 			Frames: int(v.sum.frames), Events: int(v.sum.events), Damaged: int(v.sum.corrupt),
 			Start: fromNano(v.lo), End: fromNano(v.hi), ClockSet: v.lo >= plausibleTime,
 			Codec: codecOf(v.sum.codec), Width: int(v.sum.width), Height: int(v.sum.height),
-			Size: v.sum.size, Sealed: v.seg.sealed, Held: s.heldLocked(v),
+			Size: v.sum.size, Sealed: v.seg.sealed, Held: s.heldLocked(v), Encrypted: v.sum.encrypted(),
 			SideFiles: append([]string(nil), v.seg.side...), ClockCorrection: time.Duration(v.off),
 		})
 	}

@@ -120,6 +120,9 @@ func scanSegment(r io.ReaderAt, size int64) (scanResult, error) {
 		return res, err
 	}
 	res.sum = summary{firstSeq: res.header.firstSeq, lastSeq: res.header.firstSeq - 1, run: res.header.run}
+	if res.header.encrypted() {
+		res.sum.flags |= sumEncrypted
+	}
 	off := int64(segHeaderSize)
 	minSeq := res.header.firstSeq
 	for off < size {

@@ -89,11 +89,16 @@ type Store struct {
 	clk  clock.Clock
 	ro   bool
 	lock io.Closer
+	// crypt encrypts new segments and decrypts encrypted ones; nil
+	// without a key.
+	crypt *sealer
 
 	// wmu serialises the writer's operations (append, sync, rotation,
 	// clock corrections, close); they take mu briefly to publish.
 	wmu sync.Mutex
 	act *active
+	// sealBuf holds the record being encrypted (guarded by wmu).
+	sealBuf []byte
 
 	mu       sync.Mutex
 	segs     []*segment // by firstSeq
@@ -147,6 +152,24 @@ func Open(dir string, opts Options, log *slog.Logger, clk clock.Clock) (*Store, 
 		clk = clock.Real{}
 	}
 	s := &Store{dir: dir, fsys: opts.FS, opts: opts, log: log.With("component", "footage"), clk: clk, ro: opts.ReadOnly}
+	if key, source := opts.EncryptionKey, "the key given"; key != nil || opts.KeyFile != "" {
+		if key == nil {
+			k, err := LoadKey(opts.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("footage: store %s not opened: %w", dir, err)
+			}
+			key, source = k, "the key file "+opts.KeyFile
+		}
+		c, err := newSealer(key, source)
+		if err != nil {
+			return nil, fmt.Errorf("footage: store %s not opened: %w", dir, err)
+		}
+		s.crypt = c
+		s.opts.EncryptionKey = nil // the sealer holds it
+		if !s.ro {
+			s.log.Info("new footage is encrypted at rest", "key_id", fmtKeyID(c.id), "key", source)
+		}
+	}
 	s.faults.notify = opts.OnFault
 	if err := s.open(); err != nil {
 		if s.lock != nil {
@@ -592,7 +615,11 @@ func (s *Store) writeLocked(h recHeader, payload []byte) (uint64, error) {
 	if closed {
 		return 0, ErrClosed
 	}
-	if s.act != nil && s.needRotate(&h, len(payload)) {
+	stored := len(payload)
+	if s.crypt != nil && sealed(h.kind) {
+		stored += sealOverhead
+	}
+	if s.act != nil && s.needRotate(&h, stored) {
 		if err := s.retire(true); err != nil {
 			s.log.Warn("sealing segment failed; it will be sealed later", "err", err)
 		}
@@ -609,11 +636,22 @@ func (s *Store) writeLocked(h recHeader, payload []byte) (uint64, error) {
 	s.mu.Unlock()
 
 	var hb [recHeaderSize]byte
-	encodeRecordHeader(h, payload, hb[:])
+	var whole []byte // the whole record, padding included, when sealed
+	if a.seg.sum.encrypted() && sealed(h.kind) {
+		whole, payload = s.sealRecord(&h, payload)
+		copy(hb[:], whole)
+	} else {
+		encodeRecordHeader(h, payload, hb[:])
+	}
 	h.length = uint32(len(payload))
 	size := recordSize(len(payload))
 	var err error
-	if len(payload) <= 32<<10 {
+	if whole != nil {
+		err = writeFull(a.f, whole, a.off)
+		if err == nil {
+			a.hash(whole)
+		}
+	} else if len(payload) <= 32<<10 {
 		b := make([]byte, size)
 		copy(b, hb[:])
 		copy(b[recHeaderSize:], payload)
@@ -713,6 +751,9 @@ func (s *Store) startSegment() error {
 	first, run := s.nextSeq, s.run
 	s.mu.Unlock()
 	hdr := segHeader{version: schemaVersion, run: run, firstSeq: first, created: s.clk.Now().UnixNano()}
+	if s.crypt != nil {
+		hdr.version, hdr.keyID = schemaEncrypted, s.crypt.id
+	}
 	name := segName(first)
 	f, err := createFile(s.fsys, s.dir, name, hdr.encode(), true)
 	if err != nil {
@@ -722,6 +763,9 @@ func (s *Store) startSegment() error {
 		return fmt.Errorf("footage: create segment %s: %w", join(s.dir, name), err)
 	}
 	seg := &segment{name: name, sum: summary{firstSeq: first, lastSeq: first - 1, run: run, dataEnd: segHeaderSize, size: segHeaderSize}}
+	if hdr.encrypted() {
+		seg.sum.flags |= sumEncrypted
+	}
 	s.act = &active{seg: seg, f: f, off: segHeaderSize, syncedOff: segHeaderSize, syncedSeq: first - 1, sha: sha256.New()}
 	s.act.hash(hdr.encode())
 	s.act.markSynced()
@@ -882,7 +926,7 @@ func (s *Store) syncFailed(a *active) {
 
 // rebuildSummary recomputes a summary from the index entries kept.
 func rebuildSummary(old summary, idx []indexEntry, end int64) summary {
-	s := summary{firstSeq: old.firstSeq, lastSeq: old.firstSeq - 1, run: old.run, corrupt: old.corrupt, dataEnd: end, size: end}
+	s := summary{firstSeq: old.firstSeq, lastSeq: old.firstSeq - 1, run: old.run, corrupt: old.corrupt, dataEnd: end, size: end, flags: old.flags}
 	for _, e := range idx {
 		h := recHeader{codec: old.codec, width: old.width, height: old.height}
 		s.add(e, &h, nil)

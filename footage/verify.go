@@ -37,6 +37,12 @@ type VerifyReport struct {
 	Notes []string `json:"notes"`
 	// Chain is what the walk of the chain of sealed segments found.
 	Chain ChainReport `json:"chain"`
+	// Encrypted counts the segments holding encrypted footage;
+	// Unauthenticated those of them whose records could not be
+	// authenticated for want of their key (their CRCs and the chain
+	// were still checked).
+	Encrypted       int `json:"encrypted,omitempty"`
+	Unauthenticated int `json:"unauthenticated,omitempty"`
 }
 
 // ChainReport is the state of the chain of sealed segments, as Verify
@@ -126,6 +132,9 @@ func (s *Store) verifyRecords(ctx context.Context) (VerifyReport, error) {
 			return rep, err
 		}
 	}
+	if rep.Unauthenticated > 0 {
+		rep.Notes = append(rep.Notes, fmt.Sprintf("%d of %d encrypted segments were checked without their key: their CRCs and the chain show they are intact, but their records' authentication was not checked (give the key file to check it)", rep.Unauthenticated, rep.Encrypted))
+	}
 	return rep, nil
 }
 
@@ -175,6 +184,11 @@ func (s *Store) verifySegment(v *segView, newest bool, rep *VerifyReport) error 
 	}
 	for _, d := range res.damaged {
 		problem(d.off, "%d damaged bytes: a record there fails its CRC and is skipped (its footage is lost)", d.length)
+	}
+	if res.header.encrypted() {
+		if err := s.verifySealed(f, &res, rep, problem); err != nil {
+			return fmt.Errorf("footage: segment %s: %w", name, err)
+		}
 	}
 	switch {
 	case sealed:

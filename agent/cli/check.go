@@ -248,7 +248,7 @@ func checkCamera(ctx context.Context, rep *checkReport, cfg config.Config, snap 
 // newestRecorded reads the newest frame of the footage store.
 func newestRecorded(ctx context.Context, cfg config.Config) (footage.Frame, error) {
 	o := footage.DefaultOptions()
-	o.ReadOnly = true
+	o.ReadOnly, o.KeyFile = true, cfg.Privacy.EncryptionKeyFile
 	s, err := footage.Open(footage.Dir(cfg.DataDir), o, nil, nil)
 	if err != nil {
 		return footage.Frame{}, err
@@ -421,13 +421,20 @@ func checkStorage(rep *checkReport, cfg config.Config, mib int, frameBytes int64
 	}
 	l.Data = map[string]any{"projected_days": math.Round(days*10) / 10}
 	checkHeld(rep, cfg, target)
+	if kf := cfg.Privacy.EncryptionKeyFile; kf != "" {
+		if key, err := footage.LoadKey(kf); err != nil {
+			rep.add("encryption", checkFail, "footage is to be encrypted, but the key cannot be used: %v", err)
+		} else {
+			rep.add("encryption", checkPass, "footage encrypted at rest with key %s from %s: keep a copy of the key off the unit, or the footage cannot be read", footage.KeyID(key), kf)
+		}
+	}
 }
 
 // checkHeld reports the retention in force and the oldest footage the
 // store holds, so that an auditor sees the rule kept.
 func checkHeld(rep *checkReport, cfg config.Config, target float64) {
 	o := footage.DefaultOptions()
-	o.ReadOnly = true
+	o.ReadOnly, o.KeyFile = true, cfg.Privacy.EncryptionKeyFile
 	s, err := footage.Open(footage.Dir(cfg.DataDir), o, nil, nil)
 	if err != nil {
 		rep.add("footage", checkPass, "none yet (retention %.0f days in force)", target)

@@ -70,19 +70,28 @@ the range.
 `)
 }
 
+// storeFlags are where the store is and its key, when encrypted.
+type storeFlags struct{ data, keyFile *string }
+
 // footageFlags are the flags every subcommand takes.
-func footageFlags(name string, env Env) (*flag.FlagSet, *string) {
+func footageFlags(name string, env Env) (*flag.FlagSet, storeFlags) {
 	fs := newFlagSet("footage "+name, env)
-	data := fs.String("data", config.Default().DataDir, "the agent's data directory (data_dir in its config)")
-	return fs, data
+	var sf storeFlags
+	sf.data = fs.String("data", config.Default().DataDir, "the agent's data directory (data_dir in its config)")
+	keyEnv := ""
+	if env.Getenv != nil {
+		keyEnv = env.Getenv("OUTPOST_FOOTAGE_KEY_FILE")
+	}
+	sf.keyFile = fs.String("key-file", keyEnv, "the footage encryption key file (privacy.encryption_key_file), to read encrypted footage (env OUTPOST_FOOTAGE_KEY_FILE)")
+	return fs, sf
 }
 
 // openFootage opens the store read-only, so that it can be read while the
 // agent records.
-func openFootage(env Env, data string) (*footage.Store, int) {
+func openFootage(env Env, sf storeFlags) (*footage.Store, int) {
 	o := footage.DefaultOptions()
-	o.ReadOnly = true
-	s, err := footage.Open(footage.Dir(data), o, nil, nil)
+	o.ReadOnly, o.KeyFile = true, *sf.keyFile
+	s, err := footage.Open(footage.Dir(*sf.data), o, nil, nil)
 	if err != nil {
 		fmt.Fprintln(env.Stderr, "outpost footage:", err)
 		return nil, agent.ExitFailure
@@ -113,7 +122,7 @@ func fmtWhen(t time.Time) string {
 }
 
 func footageLs(ctx context.Context, env Env, args []string) int {
-	fs, data := footageFlags("ls", env)
+	fs, sf := footageFlags("ls", env)
 	if fs.Parse(args) != nil {
 		return agent.ExitUsage
 	}
@@ -121,7 +130,7 @@ func footageLs(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "outpost footage ls: unexpected argument %q\n", fs.Arg(0))
 		return agent.ExitUsage
 	}
-	s, code := openFootage(env, *data)
+	s, code := openFootage(env, sf)
 	if s == nil {
 		return code
 	}
@@ -183,7 +192,7 @@ func footageLs(ctx context.Context, env Env, args []string) int {
 }
 
 func footageExport(ctx context.Context, env Env, args []string) int {
-	fs, data := footageFlags("export", env)
+	fs, sf := footageFlags("export", env)
 	fromS := fs.String("from", "", "start of the range (RFC 3339 or local \"2006-01-02 15:04:05\")")
 	toS := fs.String("to", "", "end of the range")
 	last := fs.String("last", "", "instead of --from/--to: this much footage up to the newest frame (e.g. 10m)")
@@ -225,7 +234,7 @@ func footageExport(ctx context.Context, env Env, args []string) int {
 			return usage("--from must be before --to")
 		}
 	}
-	s, code := openFootage(env, *data)
+	s, code := openFootage(env, sf)
 	if s == nil {
 		return code
 	}
@@ -293,7 +302,7 @@ func writeAtomically(path string, write func(io.Writer) error) (string, error) {
 }
 
 func footageSnapshot(ctx context.Context, env Env, args []string) int {
-	fs, data := footageFlags("snapshot", env)
+	fs, sf := footageFlags("snapshot", env)
 	atS := fs.String("at", "", "the time (RFC 3339 or local \"2006-01-02 15:04:05\")")
 	within := fs.Duration("within", time.Minute, "take the nearest frame only if it is this close")
 	out := fs.String("o", "", "the JPEG file to write")
@@ -309,7 +318,7 @@ func footageSnapshot(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintln(env.Stderr, "outpost footage snapshot: --at:", err)
 		return agent.ExitUsage
 	}
-	s, code := openFootage(env, *data)
+	s, code := openFootage(env, sf)
 	if s == nil {
 		return code
 	}
@@ -337,7 +346,7 @@ func footageSnapshot(ctx context.Context, env Env, args []string) int {
 }
 
 func footageVerify(ctx context.Context, env Env, args []string) int {
-	fs, data := footageFlags("verify", env)
+	fs, sf := footageFlags("verify", env)
 	pubS := fs.String("pubkey", "", `the unit's evidence public key, "outpost-evidence-ed25519 BASE64" (default: the key in the data directory); opens the store read-only`)
 	if fs.Parse(args) != nil {
 		return agent.ExitUsage
@@ -350,7 +359,7 @@ func footageVerify(ctx context.Context, env Env, args []string) int {
 			fmt.Fprintln(env.Stderr, "outpost footage verify: --pubkey:", err)
 			return agent.ExitUsage
 		}
-	} else if k, err := identity.Load(*data); err == nil {
+	} else if k, err := identity.Load(*sf.data); err == nil {
 		pub = k.PublicKey()
 	} else {
 		keyNote = fmt.Sprintf("the unit's evidence key could not be read (%v): the heads' signatures are checked only against the key each names; give --pubkey to check them against the unit's", err)
@@ -359,7 +368,7 @@ func footageVerify(ctx context.Context, env Env, args []string) int {
 		fmt.Fprintf(env.Stderr, "outpost footage verify: unexpected argument %q\n", fs.Arg(0))
 		return agent.ExitUsage
 	}
-	dir := footage.Dir(*data)
+	dir := footage.Dir(*sf.data)
 	if _, err := os.Stat(dir); err != nil {
 		fmt.Fprintf(env.Stderr, "outpost footage verify: %v (is --data the agent's data directory?)\n", err)
 		return agent.ExitFailure
@@ -372,16 +381,18 @@ func footageVerify(ctx context.Context, env Env, args []string) int {
 	var err error
 	if *pubS != "" {
 		var code int
-		if s, code = openFootage(env, *data); s == nil {
+		if s, code = openFootage(env, sf); s == nil {
 			return code
 		}
 	} else {
-		s, err = footage.Open(dir, footage.DefaultOptions(), nil, nil)
+		o := footage.DefaultOptions()
+		o.KeyFile = *sf.keyFile
+		s, err = footage.Open(dir, o, nil, nil)
 	}
 	if err != nil && strings.Contains(err.Error(), "in use") {
 		fmt.Fprintln(env.Stdout, "the agent is recording: verifying read-only")
 		var code int
-		if s, code = openFootage(env, *data); s == nil {
+		if s, code = openFootage(env, sf); s == nil {
 			return code
 		}
 	} else if err != nil {

@@ -50,6 +50,14 @@ func TestPrivacyEvidenceAndAudit(t *testing.T) {
 
 	data := t.TempDir()
 	path := filepath.Join(data, "outpost.yaml")
+	// The footage key, kept apart from the footage (on a board: not on
+	// its card).
+	keyFile := filepath.Join(t.TempDir(), "footage.key")
+	fk := make([]byte, 32)
+	rand.Read(fk)
+	if err := os.WriteFile(keyFile, fk, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cfg := fmt.Sprintf(`unit:
   id: %s
   site: e2e
@@ -66,10 +74,11 @@ uplink:
 privacy:
   masks: %s
   sign_every: 10s
+  encryption_key_file: %s
 security:
   signed_commands: required
   operator_keys: [%q]
-`, id, data, b.URL(), privacyMask, opLine)
+`, id, data, b.URL(), privacyMask, keyFile, opLine)
 	if err := os.WriteFile(path, []byte(cfg), 0o640); err != nil {
 		t.Fatal(err)
 	}
@@ -233,7 +242,9 @@ security:
 		}
 	}
 	publish(genuine)
-	publish(raw("expired-1", func(r *wire.Request) { must(t, cmdauth.Sign(priv, name, id, "ping", r, now.Add(-2*time.Hour), time.Hour)) }))
+	publish(raw("expired-1", func(r *wire.Request) {
+		must(t, cmdauth.Sign(priv, name, id, "ping", r, now.Add(-2*time.Hour), time.Hour))
+	}))
 	publish(raw("other-unit-1", func(r *wire.Request) { must(t, cmdauth.Sign(priv, name, "cam-other", "ping", r, now, time.Minute)) }))
 	publish(raw("altered-1", func(r *wire.Request) {
 		must(t, cmdauth.Sign(priv, name, id, "ping", r, now, time.Minute))
@@ -281,6 +292,27 @@ security:
 			}
 		}
 		t.Logf("%s (%s): %s", f.id, f.why, results[len(results)-1])
+	}
+
+	// The footage on the card: encrypted (a frame's bytes appear nowhere),
+	// and its chain verifies against the unit's key, with the footage key
+	// and without it.
+	segs, _ := filepath.Glob(filepath.Join(data, "footage", "*.seg"))
+	if len(segs) == 0 {
+		t.Fatal("no footage segments")
+	}
+	for _, seg := range segs {
+		raw, _ := os.ReadFile(seg)
+		if bytes.Contains(raw, jpg[:64]) || bytes.Contains(raw, []byte("JFIF")) {
+			t.Fatalf("%s holds a picture in clear", seg)
+		}
+	}
+	for _, args := range [][]string{{"--key-file", keyFile}, {}} {
+		out, err := exec.Command(bins.outpost, append([]string{"footage", "verify", "--data", data, "--pubkey", unitKey}, args...)...).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "chain intact") {
+			t.Fatalf("outpost footage verify %v: %v\n%s", args, err, out)
+		}
+		t.Logf("outpost footage verify %v:\n%s", args, out)
 	}
 
 	// The audit trail lists the pull with its recipient, and the refusals.
