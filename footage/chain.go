@@ -291,19 +291,11 @@ func parseChain(b []byte) chainState {
 		return st
 	}
 	off := chainHeaderSize
-	for off+manifestRecHeader <= len(b) {
-		n := int(binary.LittleEndian.Uint32(b[off:]))
-		if n > 1<<16 || off+manifestRecHeader+n > len(b) {
+	for {
+		kind, payload, next, ok := journalRecord(b, off, 1<<16)
+		if !ok {
 			break
 		}
-		kind := b[off+8]
-		payload := b[off+manifestRecHeader : off+manifestRecHeader+n]
-		c := crc32.Update(0, castagnoli, b[off+8:off+9])
-		c = crc32.Update(c, castagnoli, payload)
-		if c != binary.LittleEndian.Uint32(b[off+4:]) {
-			break
-		}
-		ok := true
 		switch {
 		case kind == cBase && st.records == 0:
 			st.base, ok = decodeChainBase(payload)
@@ -328,7 +320,7 @@ func parseChain(b []byte) chainState {
 			break
 		}
 		st.records++
-		off += manifestRecHeader + n
+		off = next
 	}
 	st.end = int64(off)
 	return st

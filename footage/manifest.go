@@ -53,6 +53,29 @@ type manifestState struct {
 	maxRun uint32
 }
 
+// journalRecord reads the record at off of a journal (index.log,
+// chain.log): u32 length, u32 CRC-32C of the kind byte and the payload,
+// the kind, 3 zero bytes, the payload. It reports false at the end of the
+// data, or at a record that is cut short, longer than max, or whose CRC
+// does not match: where the valid records end.
+func journalRecord(b []byte, off, max int) (kind byte, payload []byte, next int, ok bool) {
+	if off+manifestRecHeader > len(b) {
+		return 0, nil, off, false
+	}
+	n := int(binary.LittleEndian.Uint32(b[off:]))
+	if n < 0 || n > max || off+manifestRecHeader+n > len(b) { // negative: a huge length read into a 32-bit int
+		return 0, nil, off, false
+	}
+	kind = b[off+8]
+	payload = b[off+manifestRecHeader : off+manifestRecHeader+n]
+	c := crc32.Update(0, castagnoli, b[off+8:off+9])
+	c = crc32.Update(c, castagnoli, payload)
+	if c != binary.LittleEndian.Uint32(b[off+4:]) {
+		return 0, nil, off, false
+	}
+	return kind, payload, off + manifestRecHeader + n, true
+}
+
 func manifestHeader() []byte {
 	b := make([]byte, manifestHeaderSize)
 	copy(b, indexMagic[:])
@@ -104,16 +127,9 @@ func readManifest(fsys FS, dir string) (manifestState, error) {
 	}
 	st.valid = true
 	off := manifestHeaderSize
-	for off+manifestRecHeader <= len(b) {
-		n := int(binary.LittleEndian.Uint32(b[off:]))
-		if n < 0 || off+manifestRecHeader+n > len(b) {
-			break
-		}
-		kind := b[off+8]
-		payload := b[off+manifestRecHeader : off+manifestRecHeader+n]
-		c := crc32.Update(0, castagnoli, b[off+8:off+9])
-		c = crc32.Update(c, castagnoli, payload)
-		if c != binary.LittleEndian.Uint32(b[off+4:]) {
+	for {
+		kind, payload, next, ok := journalRecord(b, off, len(b))
+		if !ok {
 			break
 		}
 		switch kind {
@@ -138,7 +154,7 @@ func readManifest(fsys FS, dir string) (manifestState, error) {
 			}
 		}
 		st.count++
-		off += manifestRecHeader + n
+		off = next
 	}
 	st.end = int64(off)
 	return st, nil

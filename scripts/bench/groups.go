@@ -375,7 +375,7 @@ func (r *runner) benchTelemetry(ctx context.Context) {
 	wire, _ := set.get(b, "wire-B/day")
 	naive, _ := set.get(b, "naive-mqtt-B/day")
 	naiveWire, _ := set.get(b, "naive-wire-B/day")
-	row.Figure += fmt.Sprintf(" (%d run; outpostctl units the median of 3)", runs[b])
+	row.Figure += fmt.Sprintf(" (median of %d)", runs[b])
 	row.Ours = fmt.Sprintf("%s B (%s messages; %s B with TLS and TCP/IP)", fmtInt(mqtt), fmtInt(msgs), fmtInt(wire))
 	row.Peer = fmt.Sprintf("naive 1 KB of JSON a minute: %s B (%s B on the wire)", fmtInt(naive), fmtInt(naiveWire))
 	row.Ratio = fmt.Sprintf("%.1f× smaller", naive/mqtt)

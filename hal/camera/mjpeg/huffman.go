@@ -85,6 +85,18 @@ func standardTables() [4]huffSpec {
 	}
 }
 
+// StandardTable is the standard Huffman table of class (0 DC, 1 AC) and
+// id (0 luma, 1 chroma): how many codes of each length 1-16, and the
+// values in code order (a copy).
+func StandardTable(class, id byte) (counts [16]byte, values []byte) {
+	for _, t := range standardTables() {
+		if t.class == class && t.id == id {
+			return t.counts, append([]byte(nil), t.values...)
+		}
+	}
+	return counts, nil
+}
+
 // standardDHT is a DHT segment holding the four standard tables.
 var standardDHT = func() []byte {
 	tables := standardTables()
