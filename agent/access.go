@@ -32,7 +32,7 @@ type access struct {
 	log      *slog.Logger
 }
 
-// accessFiles are where the gate's replay state and the audit trail live.
+// replayStatePath is where the gate keeps its replay state.
 func replayStatePath(dataDir string) string {
 	return filepath.Join(dataDir, "security", "commands.json")
 }
@@ -64,7 +64,8 @@ func newAccess(cfg config.Config, clk clock.Clock, log *slog.Logger) (*access, e
 }
 
 // accountable reports whether a command reaches footage, configuration
-// or the agent itself, and so must be recorded before it runs.
+// or the agent itself, and so is refused while the audit trail cannot
+// record it.
 func accountable(name string) bool {
 	switch {
 	case name == "transfer.start", name == "trigger", name == "events.list",

@@ -122,7 +122,10 @@ func waitExit(t *testing.T, cmd *exec.Cmd, d time.Duration) (int, time.Duration)
 func TestDemoAgainstMosquitto(t *testing.T) {
 	b := testbroker.Start(t, testbroker.Options{})
 	msgs := subscribe(t, b, "outpost/#")
-	cmd, out := startDemo(t, "--broker", b.URL(), "--unit-id", "u1")
+	// The agent in this process, not under the update launcher: killing
+	// the launcher stops its agent cleanly (SIGTERM), which is not what
+	// this test is about.
+	cmd, out := startDemo(t, "--broker", b.URL(), "--unit-id", "u1", "--launcher=false")
 
 	st := expect(t, msgs, 10*time.Second, "outpost/u1/status", func(v map[string]any) bool { return v["state"] == "online" })
 	if st["version"] == nil || st["boot"] == nil {
