@@ -496,7 +496,12 @@ func (r *runner) benchFleet(ctx context.Context) {
 	row.Figure += fmt.Sprintf(" (%d run; outpostctl units the median of 3)", runs[b])
 	row.Ours = fmt.Sprintf("%.2f s, %.0f MB peak; %.0f units online %.1f s after the start; %.0f telemetry messages/s through the broker", secs, mb, online, conn, rate)
 	row.Peer = fmt.Sprintf("a clip pull from the demo unit meanwhile: %.0f Mbit/s, %.0f Mbit/s with no fleet (loopback)", busy, alone)
+	// The fleet's cost to the control room's other work: a clip pull's
+	// goodput with the fleet reporting against without it.
 	row.Ratio = "—"
+	if alone > 0 {
+		row.Ratio = fmt.Sprintf("%.2f× the clip's goodput without the fleet", busy/alone)
+	}
 	row.Met = ptr(secs < 2)
 	row.Values = map[string]float64{"units-cmd-s": secs, "units-cmd-MB": mb, "units-online": online, "telemetry-msgs/s": rate, "s-to-connect": conn, "pull-alone-Mbit/s": alone, "pull-with-fleet-Mbit/s": busy}
 	r.add(row)
