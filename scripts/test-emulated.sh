@@ -23,6 +23,7 @@
 #                           kill it mid-write; an ARM child cannot be
 #                           started without binfmt_misc registrations,
 #                           which need the host's kernel configured
+#   ota TestFailpointKillsTheProcess, likewise a child of its own binary
 #   footage TestOpen28Days  a wall-clock limit (2 s for 40,320 segments)
 #                           measured on the development machine, which an
 #                           emulated CPU, several times slower, cannot meet
