@@ -5,6 +5,7 @@ import (
 	"image"
 	"image/jpeg"
 	"math/rand/v2"
+	"os"
 	"testing"
 )
 
@@ -80,7 +81,11 @@ func BenchmarkMask1080p(b *testing.B) {
 // decoding the frame to pixels, filling the masked area and encoding it
 // again with image/jpeg at the same quality.
 func BenchmarkDecodeFillEncode1080p(b *testing.B) {
-	frame := noisyFrame(b)
+	decodeFillEncode(b, noisyFrame(b))
+}
+
+// decodeFillEncode is the baseline on one 1920x1080 frame.
+func decodeFillEncode(b *testing.B, frame []byte) {
 	m := benchMask(b)
 	g := Geometry{Width: 1920, Height: 1080, MCUWidth: 16, MCUHeight: 16}
 	rects := m.Snapped(g)
@@ -110,4 +115,47 @@ func BenchmarkDecodeFillEncode1080p(b *testing.B) {
 	b.ReportMetric(float64(len(frame)), "in-bytes")
 	b.ReportMetric(float64(out.Len()), "out-bytes")
 	b.ReportMetric(float64(out.Len())/float64(len(frame)), "out/in")
+}
+
+// BenchmarkMaskFile and BenchmarkDecodeFillEncodeFile are the same two on
+// a JPEG file named by OUTPOST_BENCH_JPEG (make bench gives it the
+// simulated camera's 1080p street, the frame the DC-decode row reads): a
+// frame as a camera sends it, where the noisy frame above is the worst
+// case. Skipped without the variable.
+func BenchmarkMaskFile(b *testing.B) {
+	frame := benchFile(b)
+	mk := NewMasker(benchMask(b))
+	out, err := mk.Apply(nil, frame)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if out, err = mk.Apply(out, frame); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(len(out))/float64(len(frame)), "out/in")
+}
+
+func BenchmarkDecodeFillEncodeFile(b *testing.B) {
+	frame := benchFile(b)
+	decodeFillEncode(b, frame)
+}
+
+func benchFile(b *testing.B) []byte {
+	b.Helper()
+	path := os.Getenv("OUTPOST_BENCH_JPEG")
+	if path == "" {
+		b.Skip("OUTPOST_BENCH_JPEG names no frame (make bench sets it)")
+	}
+	frame, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if cfg, err := jpeg.DecodeConfig(bytes.NewReader(frame)); err != nil || cfg.Width != 1920 || cfg.Height != 1080 {
+		b.Fatalf("%s is not a 1920x1080 JPEG: %v", path, err)
+	}
+	return frame
 }
