@@ -49,7 +49,7 @@ func (r *runner) benchMask(ctx context.Context) {
 				Ours: fmtDur(ours), Peer: fmt.Sprintf("`image/jpeg` decode + fill + encode: %s", fmtDur(base)),
 				Ratio: fmt.Sprintf("%.1f× faster", ratio), Goal: "≤ 8 ms a frame, ≥ 6× faster", Met: ptr(ours <= 8e6 && ratio >= 6),
 				Reproduce: "`" + frepro + "` (FRAME.jpg: `go run ./scripts/bench -only mask` writes bin/bench/frame1080.jpg)",
-				Values: map[string]float64{"ns": ours, "baseline-ns": base, "bytes": float64(size)}})
+				Values:    map[string]float64{"ns": ours, "baseline-ns": base, "bytes": float64(size)}})
 		}
 	}
 
