@@ -42,7 +42,8 @@ type Unit struct {
 }
 
 // NewUnit builds the components described by cfg. It opens no device and
-// touches no file: that happens when Run starts the components.
+// no footage: that happens when Run starts the components. It reads the
+// unit's evidence key and opens its audit trail, which Run closes.
 func NewUnit(cfg config.Config, log *slog.Logger, clk clock.Clock) (*Unit, error) {
 	return newUnit(cfg, log, clk, nil)
 }
@@ -110,6 +111,12 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 		return nil, err
 	}
 	u.access = acc
+	built := false
+	defer func() {
+		if !built {
+			acc.Close() // the unit will not run to close it
+		}
+	}()
 	var telemetry *Telemetry
 	session := uplink.NewSession(log, uplink.Options{
 		Commands: uplink.CommandOptions{Gate: acc, Observer: acc},
@@ -238,6 +245,7 @@ func newUnit(cfg config.Config, log *slog.Logger, clk clock.Clock, rc *Runner) (
 			return nil, err
 		}
 	}
+	built = true
 	return u, nil
 }
 
