@@ -300,14 +300,15 @@ func (c *Client) pushBundle(ctx context.Context, r PushRequest, bundle string) (
 		}
 		return st, true
 	}
-	// While the chunks are sent, an outcome ends the sending: the unit
-	// restarted and failed the transfer it lost, and says so.
+	// One watcher follows this push's statuses from here to the outcome.
+	// An outcome while the chunks are still being sent ends the sending:
+	// the unit restarted and failed the transfer it lost, and says so.
 	sendCtx, stopSend := context.WithCancel(ctx)
 	defer stopSend()
-	var early *ota.Status
-	watchDone := make(chan struct{})
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	outcome := make(chan ota.Status, 1)
 	go func() {
-		defer close(watchDone)
 		for {
 			select {
 			case msg := <-stSub.ch:
@@ -319,11 +320,11 @@ func (c *Client) pushBundle(ctx context.Context, r PushRequest, bundle string) (
 					r.State(st)
 				}
 				if st.Outcome() != "" {
-					early = &st
+					outcome <- st
 					stopSend()
 					return
 				}
-			case <-sendCtx.Done():
+			case <-watchCtx.Done():
 				return
 			}
 		}
@@ -357,11 +358,11 @@ func (c *Client) pushBundle(ctx context.Context, r PushRequest, bundle string) (
 	sr, err := clip.Send(sendCtx, c.log, c.c, tp.Join("ota", args.ID, "chunk"), m, f, have, acks, clip.SendOptions{Idle: 2 * time.Minute})
 	stopFwd()
 	<-fwdDone
-	stopSend()
-	<-watchDone
-	if early != nil {
-		res.Status = *early
+	select {
+	case st := <-outcome: // reported while sending
+		res.Status = st
 		return res, nil
+	default:
 	}
 	if err != nil {
 		return res, fmt.Errorf("control: sending %s to %s: %w (push again to resume)", bundle, r.Unit, err)
@@ -373,25 +374,14 @@ func (c *Client) pushBundle(ctx context.Context, r PushRequest, bundle string) (
 	// The outcome: a status of this push, saved after the one before.
 	wait := time.NewTimer(r.Wait)
 	defer wait.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return res, ctx.Err()
-		case <-wait.C:
-			return res, fmt.Errorf("control: unit %s sent no outcome for %s within %s: see 'outpostctl ota status %s'", r.Unit, args.ID, r.Wait, r.Unit)
-		case msg := <-stSub.ch:
-			st, ok := mine(msg.payload)
-			if !ok {
-				continue
-			}
-			if r.State != nil {
-				r.State(st)
-			}
-			if st.Outcome() != "" {
-				res.Status = st
-				return res, nil
-			}
-		}
+	select {
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-wait.C:
+		return res, fmt.Errorf("control: unit %s sent no outcome for %s within %s: see 'outpostctl ota status %s'", r.Unit, args.ID, r.Wait, r.Unit)
+	case st := <-outcome:
+		res.Status = st
+		return res, nil
 	}
 }
 
