@@ -20,7 +20,7 @@ import (
 )
 
 const provisionUsage = `usage:
-  outpostctl provision UNIT-ID --ca ca.crt --ca-key ca.key --registry DIR --broker ssl://HOST:8883 [--site "..."] [--notes "..."] [--renew] -o OUTDIR
+  outpostctl provision UNIT-ID --ca ca.crt --ca-key ca.key --registry DIR --broker ssl://HOST:8883 [--operator-key LINE]... [--site "..."] [--notes "..."] [--renew] -o OUTDIR
       issue the unit's certificate and write OUTDIR/UNIT-ID/{outpost.yaml, ca.crt, unit.crt, unit.key}
   outpostctl provision register-key UNIT-ID --registry DIR --key "outpost-evidence-ed25519 BASE64" [--replace]
       record the unit's evidence key, as 'outpost provision' printed it on the unit
@@ -100,11 +100,25 @@ type unitYAML struct {
 			Key  string `yaml:"key"`
 		} `yaml:"tls"`
 	} `yaml:"uplink"`
+	Security struct {
+		SignedCommands string   `yaml:"signed_commands"`
+		OperatorKeys   []string `yaml:"operator_keys"`
+	} `yaml:"security"`
 }
+
+// stringList is a flag given once per value.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ", ") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 // provisionConfig writes the unit's configuration and checks it as the
 // unit will.
-func provisionConfig(id, site, broker, tlsDir string, now time.Time) ([]byte, error) {
+//
+// With operator keys the unit takes only commands they sign (the
+// production setting); without, it takes unsigned ones too, as the file
+// says.
+func provisionConfig(id, site, broker, tlsDir string, operatorKeys []string, now time.Time) ([]byte, error) {
 	var y unitYAML
 	y.Unit.ID, y.Unit.Site = id, site
 	y.DataDir = config.Default().DataDir
@@ -112,12 +126,28 @@ func provisionConfig(id, site, broker, tlsDir string, now time.Time) ([]byte, er
 	y.Uplink.TLS.CA = filepath.Join(tlsDir, "ca.crt")
 	y.Uplink.TLS.Cert = filepath.Join(tlsDir, "unit.crt")
 	y.Uplink.TLS.Key = filepath.Join(tlsDir, "unit.key")
+	y.Security.SignedCommands, y.Security.OperatorKeys = config.SignedRequired, []string{}
+	for _, k := range operatorKeys {
+		if _, _, err := config.ParseOperatorKey(k); err != nil {
+			return nil, fmt.Errorf("--operator-key %q %v", k, err)
+		}
+		y.Security.OperatorKeys = append(y.Security.OperatorKeys, strings.Join(strings.Fields(k), " "))
+	}
+	if len(operatorKeys) == 0 {
+		y.Security.SignedCommands = config.SignedOptional
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Outpost unit %s, provisioned %s by outpostctl provision.\n", id, now.UTC().Format(time.DateOnly))
 	fmt.Fprintf(&b, "# Install as /etc/outpost/outpost.yaml, with ca.crt, unit.crt and unit.key\n# in %s/.\n", tlsDir)
 	b.WriteString("# Every other setting takes its default (configs/outpost.example.yaml\n")
 	b.WriteString("# lists them all): set camera, power and modem for the unit's hardware,\n")
-	b.WriteString("# which default to simulated ones. Check with: outpost config check FILE\n\n")
+	b.WriteString("# which default to simulated ones. Check with: outpost config check FILE\n")
+	if len(operatorKeys) == 0 {
+		b.WriteString("# No operator key was given: the unit accepts unsigned commands. List the\n")
+		b.WriteString("# operators' keys under security.operator_keys and set signed_commands:\n")
+		b.WriteString("# required (docs/operations.md, \"Signed commands\").\n")
+	}
+	b.WriteString("\n")
 	enc := yaml.NewEncoder(&b)
 	enc.SetIndent(2)
 	if err := enc.Encode(y); err != nil {
@@ -142,6 +172,8 @@ func provisionUnitCmd(g *globals, args []string) int {
 	tlsDir := fs.String("tls-dir", unitTLSDir, "where the certificate files will be on the unit")
 	renew := fs.Bool("renew", false, "issue a new certificate for a unit already registered")
 	jsonOut := fs.Bool("json", g.json, "print the registry record as JSON")
+	var opKeys stringList
+	fs.Var(&opKeys, "operator-key", "an operator's key line, as 'outpostctl operator keygen' prints it (repeat for each): the unit then runs only commands they sign")
 	pos, ok := parse(fs, args)
 	if !ok {
 		return ExitUsage
@@ -171,7 +203,7 @@ func provisionUnitCmd(g *globals, args []string) int {
 		return g.fail(err)
 	}
 	now := time.Now()
-	yml, err := provisionConfig(id, *site, *broker, *tlsDir, now)
+	yml, err := provisionConfig(id, *site, *broker, *tlsDir, opKeys, now)
 	if err != nil {
 		return usageErr(g, "the unit's configuration would not be valid, nothing was issued:\n%v", err)
 	}
@@ -226,6 +258,11 @@ func provisionUnitCmd(g *globals, args []string) int {
 	fmt.Fprintf(w, "  certificate  CN %s, client auth, serial %s, valid until %s, issued by %s\n", id, rec.Serial, rec.NotAfter.Format(time.DateOnly), ca.Cert.Subject.CommonName)
 	fmt.Fprintf(w, "  files        %s/{outpost.yaml, ca.crt, unit.crt, unit.key}\n", dir)
 	fmt.Fprintf(w, "  registry     %s\n", r.Path())
+	if len(opKeys) == 0 {
+		fmt.Fprintf(w, "  commands     unsigned ones accepted: no --operator-key was given (see the note in outpost.yaml)\n")
+	} else {
+		fmt.Fprintf(w, "  commands     only those signed by the %d operator key(s) given\n", len(opKeys))
+	}
 	fmt.Fprintf(w, `
 For the field engineer, on the unit (with %s copied to it, e.g. to ~/%s):
   1. sudo install -d -m 0750 -o root -g outpost %[3]s

@@ -201,3 +201,46 @@ func TestProvisionOperator(t *testing.T) {
 		t.Errorf("list lacks the operator:\n%s", stdout)
 	}
 }
+
+// TestProvisionWithOperatorKeys: given the operators' keys, the unit's
+// configuration requires signed commands and lists them; a bad key line
+// issues nothing.
+func TestProvisionWithOperatorKeys(t *testing.T) {
+	caCrt, caKey := provisionCA(t)
+	reg, out := filepath.Join(t.TempDir(), "reg"), t.TempDir()
+	keys := t.TempDir()
+	alice, _, code := runMain(t, nil, "operator", "keygen", "alice", "-o", keys)
+	bob, _, code2 := runMain(t, nil, "operator", "keygen", "bob", "-o", keys)
+	if code != ExitOK || code2 != ExitOK {
+		t.Fatal("operator keygen failed")
+	}
+	base := []string{"--ca", caCrt, "--ca-key", caKey, "--registry", reg, "--broker", "ssl://mqtt.example:8883", "-o", out}
+
+	_, stderr, code := runProvision(t, append([]string{"lamp-20", "--operator-key", "outpost-operator-ed25519 AAAA alice"}, base...)...)
+	if code != ExitUsage || !strings.Contains(stderr, "--operator-key") {
+		t.Fatalf("a bad key line: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "lamp-20")); err == nil {
+		t.Fatal("a refused provision wrote the unit's files")
+	}
+
+	stdout, stderr, code := runProvision(t, append([]string{"lamp-20", "--operator-key", strings.TrimSpace(alice), "--operator-key", strings.TrimSpace(bob)}, base...)...)
+	if code != ExitOK || !strings.Contains(stdout, "only those signed by the 2 operator key(s)") {
+		t.Fatalf("provision: exit %d\n%s%s", code, stdout, stderr)
+	}
+	cfg, err := config.Load(filepath.Join(out, "lamp-20", "outpost.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ks := cfg.Security.Keys()
+	if cfg.Security.SignedCommands != config.SignedRequired || len(ks) != 2 || ks["alice"] == nil || ks["bob"] == nil {
+		t.Fatalf("security: %+v", cfg.Security)
+	}
+
+	// Without keys the file says the unit takes unsigned commands.
+	stdout, _, _ = runProvision(t, append([]string{"lamp-21"}, base...)...)
+	cfg, err = config.Load(filepath.Join(out, "lamp-21", "outpost.yaml"))
+	if err != nil || cfg.Security.SignedCommands != config.SignedOptional || !strings.Contains(stdout, "unsigned ones accepted") {
+		t.Fatalf("without keys: %v %+v\n%s", err, cfg.Security, stdout)
+	}
+}
